@@ -1,0 +1,37 @@
+"""The ``agentsoak`` command line: one subcommand per job, each owned by the module that does it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (subcommand module, registering function). Each registers its own subparser with ``func`` set, so
+# importing a module that pulls in locust (gevent patching) happens only when that subcommand runs.
+_COMMANDS: list[tuple[str, str]] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentsoak",
+        description="Load-test and fault-inject persistent agent WebSocket connections "
+        "(Responses API WebSocket mode).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name, func_name in _COMMANDS:
+        module = importlib.import_module(module_name)
+        getattr(module, func_name)(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
