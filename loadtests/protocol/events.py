@@ -1,0 +1,403 @@
+"""Typed messages of Responses API WebSocket mode (spec: responses-websocket.md §2–4).
+
+Every message is a frozen, slotted dataclass with ``to_dict()`` (the JSON object on the wire) and
+``parse(obj)``. :func:`parse_server_event` turns one text frame from the server into one event;
+:func:`parse_client_message` does the same for frames the server receives. Unknown server event
+types parse to :class:`UnknownEvent` (clients must ignore unknowns, §3.6); unknown keys are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import orjson
+
+from .errors import RemoteProtocolError
+
+__all__ = [
+    "EventType", "TERMINAL_TYPES", "RECOVERABLE_CLOSE_CODES", "ErrorCode", "ResponseCreate",
+    "ResponseEvent", "OutputItemEvent", "ContentPartEvent", "TextDelta", "TextDone", "ArgumentsDelta",
+    "ArgumentsDone", "ErrorEvent", "UnknownEvent", "ServerEvent", "parse_server_event",
+    "parse_client_message", "error_envelope", "dumps",
+]
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON text for one frame."""
+    return orjson.dumps(obj).decode("utf-8")
+
+
+class EventType(str, Enum):
+    """Server → client event types (§3)."""
+
+    CREATED = "response.created"
+    IN_PROGRESS = "response.in_progress"
+    COMPLETED = "response.completed"
+    INCOMPLETE = "response.incomplete"
+    FAILED = "response.failed"
+    DONE = "response.done"  # accepted as terminal (§3.6), sent only under a compatibility flag
+    ITEM_ADDED = "response.output_item.added"
+    ITEM_DONE = "response.output_item.done"
+    PART_ADDED = "response.content_part.added"
+    PART_DONE = "response.content_part.done"
+    TEXT_DELTA = "response.output_text.delta"
+    TEXT_DONE = "response.output_text.done"
+    ARGS_DELTA = "response.function_call_arguments.delta"
+    ARGS_DONE = "response.function_call_arguments.done"
+    ERROR = "error"
+
+
+TERMINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed", "response.done"})
+
+# RFC 6455 §7.4.1 codes the official SDKs reconnect on (spec §6).
+RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
+
+
+class ErrorCode(str, Enum):
+    """``error.code`` values with a defined meaning (§4)."""
+
+    PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"
+    CONNECTION_LIMIT = "websocket_connection_limit_reached"
+    UNSUPPORTED_PARAMETER = "unsupported_parameter"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    INVALID_JSON = "invalid_json"
+    QUEUE_FULL = "response_queue_full"
+    RATE_LIMIT = "rate_limit_exceeded"
+    INVALID_REQUEST = "invalid_request_error"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCreate:
+    """Client → server ``response.create``: the flat ``POST /v1/responses`` body plus ``type`` (§2)."""
+
+    input: list[dict[str, Any]] | str
+    model: str = "gpt-5.2"
+    store: bool = True
+    previous_response_id: str | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    instructions: str | None = None
+    generate: bool | None = None
+    background: bool | None = None
+    stream: bool | None = None
+    max_output_tokens: int | None = None
+    metadata: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = (
+        "input", "model", "store", "previous_response_id", "tools", "instructions", "generate",
+        "background", "stream", "max_output_tokens", "metadata",
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "response.create", "model": self.model, "store": self.store}
+        if self.previous_response_id is not None:
+            out["previous_response_id"] = self.previous_response_id
+        out["tools"] = self.tools
+        for key in ("instructions", "generate", "background", "stream", "max_output_tokens", "metadata"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out["input"] = self.input
+        out.update(self.extra)
+        return out
+
+    def serialize(self) -> str:
+        return dumps(self.to_dict())
+
+    def input_items(self) -> list[dict[str, Any]]:
+        """``input`` as a list of items (a plain string is one user message)."""
+        if isinstance(self.input, str):
+            return [{"type": "message", "role": "user", "content": self.input}]
+        return self.input
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> ResponseCreate:
+        """Validate a decoded ``response.create``; raise RemoteProtocolError naming the bad field."""
+        inp = obj.get("input", [])
+        if not isinstance(inp, (str, list)):
+            raise RemoteProtocolError("input: expected a string or an array of items")
+        if isinstance(inp, list):
+            for i, item in enumerate(inp):
+                if not isinstance(item, dict):
+                    raise RemoteProtocolError(f"input[{i}]: expected an object")
+                kind = item.get("type", "message")
+                if kind not in ("message", "function_call_output", "function_call", "reasoning"):
+                    raise RemoteProtocolError(f"input[{i}].type: unknown item type {kind!r}")
+        prev = obj.get("previous_response_id")
+        if prev is not None and not isinstance(prev, str):
+            raise RemoteProtocolError("previous_response_id: expected a string")
+        tools = obj.get("tools") or []
+        if not isinstance(tools, list):
+            raise RemoteProtocolError("tools: expected an array")
+        store = obj.get("store", True)
+        mot = obj.get("max_output_tokens")
+        if mot is not None and (not isinstance(mot, int) or isinstance(mot, bool) or mot < 1):
+            raise RemoteProtocolError("max_output_tokens: expected a positive integer")
+        meta = obj.get("metadata")
+        return cls(
+            input=inp,
+            model=str(obj.get("model") or "gpt-5.2"),
+            store=True if store is None else bool(store),
+            previous_response_id=prev,
+            tools=tools,
+            instructions=obj.get("instructions"),
+            generate=obj.get("generate"),
+            background=obj.get("background"),
+            stream=obj.get("stream"),
+            max_output_tokens=mot,
+            metadata=meta if isinstance(meta, dict) else None,
+            extra={k: v for k, v in obj.items() if k not in cls._KNOWN and k != "type"},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseEvent:
+    """A lifecycle event carrying a Response object: created, in_progress, or a terminal one."""
+
+    type: str
+    sequence_number: int
+    response: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL_TYPES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "sequence_number": self.sequence_number, "response": self.response, **self.extra}
+
+
+@dataclass(frozen=True, slots=True)
+class OutputItemEvent:
+    """``response.output_item.added`` / ``.done``."""
+
+    type: str
+    sequence_number: int
+    output_index: int
+    item: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "sequence_number": self.sequence_number, "output_index": self.output_index,
+                "item": self.item}
+
+
+@dataclass(frozen=True, slots=True)
+class ContentPartEvent:
+    """``response.content_part.added`` / ``.done``."""
+
+    type: str
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    part: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "sequence_number": self.sequence_number, "item_id": self.item_id,
+                "output_index": self.output_index, "content_index": self.content_index, "part": self.part}
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """``response.output_text.delta``: one streamed piece of text."""
+
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    type: str = "response.output_text.delta"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "sequence_number": self.sequence_number, "item_id": self.item_id,
+                "output_index": self.output_index, "content_index": self.content_index, "delta": self.delta,
+                "logprobs": []}
+
+
+@dataclass(frozen=True, slots=True)
+class TextDone:
+    """``response.output_text.done``: the whole text of one part."""
+
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    type: str = "response.output_text.done"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "sequence_number": self.sequence_number, "item_id": self.item_id,
+                "output_index": self.output_index, "content_index": self.content_index, "text": self.text,
+                "logprobs": []}
+
+
+@dataclass(frozen=True, slots=True)
+class ArgumentsDelta:
+    """``response.function_call_arguments.delta``."""
+
+    sequence_number: int
+    item_id: str
+    output_index: int
+    delta: str
+    type: str = "response.function_call_arguments.delta"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "sequence_number": self.sequence_number, "item_id": self.item_id,
+                "output_index": self.output_index, "delta": self.delta}
+
+
+@dataclass(frozen=True, slots=True)
+class ArgumentsDone:
+    """``response.function_call_arguments.done``."""
+
+    sequence_number: int
+    item_id: str
+    output_index: int
+    name: str
+    arguments: str
+    type: str = "response.function_call_arguments.done"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "sequence_number": self.sequence_number, "item_id": self.item_id,
+                "output_index": self.output_index, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """The WebSocket ``error`` envelope (§4); also parsed from the legacy flat form."""
+
+    code: str | None
+    message: str
+    status: int | None = 400
+    error_type: str = "invalid_request_error"
+    param: str | None = None
+    headers: dict[str, str] | None = None
+    sequence_number: int | None = None
+    type: str = "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"type": self.error_type, "code": self.code, "message": self.message,
+                               "param": self.param}
+        if self.headers:
+            err["headers"] = self.headers
+        out: dict[str, Any] = {"type": "error", "status": self.status, "error": err}
+        if self.sequence_number is not None:
+            out["sequence_number"] = self.sequence_number
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """Any other event type: kept whole, to be ignored by the conversation."""
+
+    type: str
+    sequence_number: int | None
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+
+ServerEvent = (
+    ResponseEvent | OutputItemEvent | ContentPartEvent | TextDelta | TextDone | ArgumentsDelta | ArgumentsDone
+    | ErrorEvent | UnknownEvent
+)
+
+
+def error_envelope(code: str, message: str, *, status: int = 400, param: str | None = None,
+                   error_type: str = "invalid_request_error", headers: dict[str, str] | None = None) -> ErrorEvent:
+    """An ``error`` envelope with the exact shape of §4."""
+    return ErrorEvent(code=code, message=message, status=status, error_type=error_type, param=param,
+                      headers=headers)
+
+
+def _parse_error(obj: dict[str, Any]) -> ErrorEvent:
+    err = obj.get("error")
+    if isinstance(err, dict):
+        return ErrorEvent(
+            code=err.get("code"), message=str(err.get("message", "")), status=obj.get("status"),
+            error_type=str(err.get("type", "invalid_request_error")), param=err.get("param"),
+            headers=err.get("headers"), sequence_number=obj.get("sequence_number"),
+        )
+    # legacy flat form: {"type":"error","code","message","param","sequence_number"}
+    return ErrorEvent(code=obj.get("code"), message=str(obj.get("message", "")), status=obj.get("status"),
+                      param=obj.get("param"), sequence_number=obj.get("sequence_number"))
+
+
+def _seq(obj: dict[str, Any]) -> int:
+    seq = obj.get("sequence_number")
+    if not isinstance(seq, int):
+        raise RemoteProtocolError(f"{obj.get('type')}: sequence_number missing or not an integer")
+    return seq
+
+
+def parse_server_event(text: str | bytes) -> ServerEvent:
+    """Parse one server text frame. Raises RemoteProtocolError for invalid JSON or a malformed event."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise RemoteProtocolError(f"invalid JSON from server: {exc}") from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        raise RemoteProtocolError("server frame is not an event object with a string 'type'")
+    kind = obj["type"]
+    try:
+        if kind == "response.output_text.delta":
+            return TextDelta(_seq(obj), obj["item_id"], obj.get("output_index", 0), obj.get("content_index", 0),
+                             obj["delta"])
+        if kind == "response.function_call_arguments.delta":
+            return ArgumentsDelta(_seq(obj), obj["item_id"], obj.get("output_index", 0), obj["delta"])
+        if kind.startswith("response.") and isinstance(obj.get("response"), dict) and kind in _RESPONSE_TYPES:
+            extra = {k: v for k, v in obj.items() if k not in ("type", "sequence_number", "response")}
+            return ResponseEvent(kind, _seq(obj), obj["response"], extra)
+        if kind in ("response.output_item.added", "response.output_item.done"):
+            return OutputItemEvent(kind, _seq(obj), obj.get("output_index", 0), obj["item"])
+        if kind in ("response.content_part.added", "response.content_part.done"):
+            return ContentPartEvent(kind, _seq(obj), obj["item_id"], obj.get("output_index", 0),
+                                    obj.get("content_index", 0), obj["part"])
+        if kind == "response.output_text.done":
+            return TextDone(_seq(obj), obj["item_id"], obj.get("output_index", 0), obj.get("content_index", 0),
+                            obj["text"])
+        if kind == "response.function_call_arguments.done":
+            return ArgumentsDone(_seq(obj), obj["item_id"], obj.get("output_index", 0), obj.get("name", ""),
+                                 obj["arguments"])
+        if kind == "error":
+            return _parse_error(obj)
+    except KeyError as exc:
+        raise RemoteProtocolError(f"{kind}: missing field {exc.args[0]!r}") from exc
+    return UnknownEvent(kind, obj.get("sequence_number"), obj)
+
+
+_RESPONSE_TYPES = frozenset({"response.created", "response.in_progress"}) | TERMINAL_TYPES
+
+
+def parse_client_message(text: str | bytes) -> ResponseCreate:
+    """Parse one client frame on the server side.
+
+    Raises:
+        RemoteProtocolError: with ``.code`` set to the error code the server should answer with
+            (``invalid_json``, ``unknown_event_type``, ``invalid_request_error``) and ``.param``.
+    """
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise _coded(f"Invalid JSON: {exc}", ErrorCode.INVALID_JSON.value, None) from exc
+    if not isinstance(obj, dict):
+        raise _coded("Expected a JSON object.", ErrorCode.INVALID_JSON.value, None)
+    kind = obj.get("type")
+    if kind != "response.create":
+        raise _coded(f"Unknown event type {kind!r}; only 'response.create' is supported.",
+                     ErrorCode.UNKNOWN_EVENT_TYPE.value, "type")
+    try:
+        return ResponseCreate.parse(obj)
+    except RemoteProtocolError as exc:
+        param = str(exc).split(":", 1)[0].split("[", 1)[0]
+        raise _coded(f"Invalid request: {exc}", ErrorCode.INVALID_REQUEST.value, param) from exc
+
+
+def _coded(message: str, code: str, param: str | None) -> RemoteProtocolError:
+    exc = RemoteProtocolError(message)
+    exc.code = code  # type: ignore[attr-defined]
+    exc.param = param  # type: ignore[attr-defined]
+    return exc

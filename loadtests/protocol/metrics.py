@@ -1,0 +1,55 @@
+"""Per-turn metrics from timestamps passed in (no clocks here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["TurnMetrics", "percentile"]
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an already sorted list (``q`` in 0..100); None when empty."""
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, int(round(q / 100.0 * (len(sorted_values) - 1)))))
+    return sorted_values[k]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnMetrics:
+    """What one turn measured: all times in milliseconds."""
+
+    ttft_ms: float | None
+    duration_ms: float
+    output_tokens: int
+    input_tokens: int
+    cached_tokens: int
+    gap_p50_ms: float | None
+    gap_p99_ms: float | None
+    tokens_per_s: float | None
+
+    @classmethod
+    def compute(cls, *, sent_at: float, first_delta_at: float | None, delta_times: list[float], ended_at: float,
+                output_tokens: int, input_tokens: int, cached_tokens: int) -> TurnMetrics:
+        """Build metrics from monotonic timestamps in seconds.
+
+        TTFT is from the send to the first output delta (text or arguments). Inter-token gaps are the
+        differences between consecutive deltas. Tokens/s is output tokens over the streaming window
+        (first delta to the terminal event), or None when there was no delta.
+        """
+        gaps = sorted((b - a) * 1000.0 for a, b in zip(delta_times, delta_times[1:], strict=False))
+        ttft = None if first_delta_at is None else (first_delta_at - sent_at) * 1000.0
+        stream_s = None if first_delta_at is None else ended_at - first_delta_at
+        tps = None
+        if stream_s is not None and output_tokens > 0:
+            tps = output_tokens / stream_s if stream_s > 0 else None
+        return cls(
+            ttft_ms=ttft,
+            duration_ms=(ended_at - sent_at) * 1000.0,
+            output_tokens=output_tokens,
+            input_tokens=input_tokens,
+            cached_tokens=cached_tokens,
+            gap_p50_ms=percentile(gaps, 50),
+            gap_p99_ms=percentile(gaps, 99),
+            tokens_per_s=tps,
+        )
