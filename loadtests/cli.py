@@ -8,7 +8,13 @@ import sys
 
 # (subcommand module, registering function). Each registers its own subparser with ``func`` set, so
 # importing a module that pulls in locust (gevent patching) happens only when that subcommand runs.
-_COMMANDS: list[tuple[str, str]] = []
+_COMMANDS: list[tuple[str, str]] = [
+    ("loadtests.server.cli", "register_cli"),  # serve
+    ("faults.cli", "register_cli"),  # proxy
+    ("loadtests.run_cli", "register_cli"),  # run, demo
+    ("loadtests.validate_cli", "register_cli"),  # validate
+    ("reports.cli", "register_cli"),  # report, compare
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

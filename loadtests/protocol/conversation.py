@@ -167,8 +167,10 @@ class Conversation:
         return self._pending.request if self._pending else None
 
     def begin_turn(self, new_items: list[dict[str, Any]], now: float, *, turn_id: str, attempt: int = 1,
-                   full: bool = False) -> TurnRequest:
+                   full: bool = False, metadata: dict[str, Any] | None = None) -> TurnRequest:
         """Start a turn with ``new_items``; returns the request to send.
+
+        ``metadata`` is merged over the conversation's for this request only (per-turn hints).
 
         Raises:
             LocalProtocolError: a turn is already in flight.
@@ -179,7 +181,8 @@ class Conversation:
         items = list(new_items) if incremental else self.history + list(new_items)
         message = ResponseCreate(
             input=items, model=self.model, store=self.store, tools=self.tools, instructions=self.instructions,
-            previous_response_id=self.last_response_id if incremental else None, metadata=self.metadata,
+            previous_response_id=self.last_response_id if incremental else None,
+            metadata={**(self.metadata or {}), **metadata} if metadata else self.metadata,
         )
         request = TurnRequest(
             turn_id=turn_id, attempt=attempt, message=message, text=message.serialize(),

@@ -1,0 +1,489 @@
+"""The agent transport: one WebSocket per agent, reconnect with backoff, and conversation recovery.
+
+An :class:`Agent` owns one :class:`~loadtests.protocol.Conversation` at a time and one socket at a time.
+A *supervisor* thread (a greenlet under Locust's gevent) connects, reads every frame and feeds it to the
+conversation, so pings are answered and drops are seen at once, also during think time. When the
+socket dies it records the disconnect, cuts the in-flight turn, and reconnects with the SDKs' backoff
+(spec §7: ``min(base·2^(n-1), max) × U(jitter_min, jitter_max)``). A *keepalive* thread pings and
+declares a silent socket dead (the only way to see a half-open one).
+
+The task side calls :meth:`Agent.run_turn`. It sends, waits for the result, and recovers:
+
+- a turn **cut** by a dead socket is retried once on the new socket (its output was discarded, the
+  history untouched, so the retry neither loses nor duplicates anything);
+- ``previous_response_not_found`` starts a new chain with the full local history (spec §7.2);
+- ``websocket_connection_limit_reached`` as a reply means the create was not run: reconnect, retry.
+
+Every step goes to the sink as a ledger event (docs/ledger.md). The module never imports locust: the
+user class passes a ``on_request`` callback that fires Locust's ``request`` event.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import websocket
+
+from .protocol import (
+    RECOVERABLE_CLOSE_CODES,
+    Conversation,
+    ErrorCode,
+    ErrorEvent,
+    Notice,
+    ProtocolError,
+    TurnResult,
+)
+from .sink import EventSink
+
+__all__ = ["ReconnectPolicy", "TransportConfig", "Agent", "AgentStopped", "RequestCallback"]
+
+RequestCallback = Callable[..., None]  # (request_type, name, response_time, response_length, exception)
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """Backoff between connect attempts; defaults are openai-python's and openai-node's (spec §7)."""
+
+    max_retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    jitter_min: float = 0.75
+    jitter_max: float = 1.0
+    cooldown: float = 8.0  # after giving up, wait this long and start a new sequence
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Delay before retry ``attempt`` (1-based)."""
+        return min(self.base_delay * 2 ** (attempt - 1), self.max_delay) * rng.uniform(self.jitter_min,
+                                                                                         self.jitter_max)
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """How an agent connects and keeps its socket honest."""
+
+    url: str
+    api_key: str | None = None
+    headers: tuple[tuple[str, str], ...] = (("OpenAI-Beta", "responses_websockets=2026-02-06"),)
+    connect_timeout: float = 15.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float = 20.0
+    idle_timeout: float = 300.0  # silence tolerated while a turn is in flight
+    rotate_after: float | None = 3300.0  # proactively rotate before the 60-minute limit
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    full_resend: bool = True
+    retry_in_flight: bool = True
+    turn_timeout: float = 600.0  # hard cap on one turn, a safety net only
+
+
+class AgentStopped(Exception):
+    """The agent was stopped while a call was waiting."""
+
+
+@dataclass
+class _Link:
+    """One live socket and what we know about it."""
+
+    conn_id: str
+    ws: websocket.WebSocket
+    opened_mono: float
+    last_rx: float
+    death: str | None = None  # why we killed it ourselves: ping_timeout, idle_timeout, limit_error, rotate
+
+
+@dataclass
+class _Outage:
+    """A disconnect waiting for its recovery to be recorded."""
+
+    disconnect_mono: float
+    reconnect_ms: float | None = None
+    attempts: int = 0
+
+
+class Agent:
+    """One simulated agent: a socket, a conversation, reconnect and recovery."""
+
+    def __init__(self, agent_id: str, config: TransportConfig, sink: EventSink, *,
+                 on_request: RequestCallback | None = None, rng: random.Random | None = None,
+                 conversation_factory: Callable[[], Conversation] = Conversation) -> None:
+        self.id = agent_id
+        self.config = config
+        self.sink = sink
+        self.on_request = on_request or (lambda *a, **k: None)
+        self.rng = rng or random.Random()
+        self._new_conversation = conversation_factory
+        self.conversation = conversation_factory()
+        self._lock = threading.RLock()
+        self._link: _Link | None = None
+        self._connected = threading.Event()
+        self._stopped = threading.Event()
+        self._conn_seq = 0
+        self._turn_done = threading.Event()
+        self._turn_result: TurnResult | None = None
+        self._outage: _Outage | None = None
+        self._supervisor: threading.Thread | None = None
+        self._given_up = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, *, wait: float | None = None) -> bool:
+        """Start connecting in the background; with ``wait``, block up to that long for the first socket."""
+        self.sink("agent_start", agent=self.id)
+        self._supervisor = threading.Thread(target=self._supervise, name=f"agent-{self.id}", daemon=True)
+        self._supervisor.start()
+        if wait is not None:
+            return self._connected.wait(wait)
+        return True
+
+    def stop(self) -> None:
+        """Close the socket and end the background work; an in-flight turn ends as ``stopped``."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        with self._lock:
+            link = self._link
+            pending = self.conversation.in_flight
+        if pending is not None:
+            result = self.conversation.cut(time.monotonic())
+            if result is not None:
+                self._record_turn_end(result, outcome="stopped")
+                self._deliver(result)
+        if link is not None:
+            try:
+                link.ws.close(status=1000, timeout=1)
+            except Exception:  # noqa: BLE001 - closing a socket that may already be gone
+                pass
+        self._turn_done.set()
+        self.sink("agent_stop", agent=self.id)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def new_session(self) -> None:
+        """Start a fresh conversation (a new chain) on the same socket."""
+        with self._lock:
+            self.conversation = self._new_conversation()
+
+    # ------------------------------------------------------------------ supervisor: connect, read, reconnect
+    def _supervise(self) -> None:
+        reason = "initial"
+        while not self._stopped.is_set():
+            link = self._connect_with_backoff(reason)
+            if link is None:
+                return
+            self._read_until_dead(link)
+            reason = "reconnect"
+
+    def _connect_with_backoff(self, reason: str) -> _Link | None:
+        attempt = 0
+        while not self._stopped.is_set():
+            attempt += 1
+            self._conn_seq += 1
+            conn_id = f"{self.id}/c{self._conn_seq}"
+            self.sink("connect_attempt", agent=self.id, conn=conn_id, attempt=attempt, reason=reason)
+            started = time.monotonic()
+            try:
+                ws = self._open_socket()
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
+                status = getattr(exc, "status_code", None)
+                retry_after = _retry_after(exc)
+                giving_up = attempt > self.config.reconnect.max_retries
+                delay = None if giving_up else max(self.config.reconnect.delay(attempt, self.rng), retry_after or 0)
+                self.sink("connect_fail", agent=self.id, conn=conn_id, attempt=attempt, reason=reason,
+                          error=_describe(exc), status=status, retry_in_s=delay)
+                self.on_request("WS", "connect", (time.monotonic() - started) * 1000.0, 0, exc)
+                if giving_up:
+                    self.sink("reconnect_giveup", agent=self.id, attempts=attempt, error=_describe(exc))
+                    self._given_up = True
+                    if self._stopped.wait(self.config.reconnect.cooldown):
+                        return None
+                    attempt = 0
+                    continue
+                if self._stopped.wait(delay):
+                    return None
+                continue
+            now = time.monotonic()
+            duration_ms = (now - started) * 1000.0
+            link = _Link(conn_id=conn_id, ws=ws, opened_mono=now, last_rx=now)
+            with self._lock:
+                self._link = link
+                self._given_up = False
+            self.sink("connect_ok", agent=self.id, conn=conn_id, attempt=attempt, reason=reason,
+                      duration_ms=duration_ms)
+            self.on_request("WS", "connect", duration_ms, 0, None)
+            if self._outage is not None and self._outage.reconnect_ms is None:
+                self._outage.reconnect_ms = (now - self._outage.disconnect_mono) * 1000.0
+                self._outage.attempts = attempt
+                self.on_request("WS", "reconnect", self._outage.reconnect_ms, 0, None)
+            self._connected.set()
+            if self._stopped.is_set():  # stop() raced with the connect
+                ws.close(timeout=1)
+                return None
+            return link
+        return None
+
+    def _open_socket(self) -> websocket.WebSocket:
+        headers = [f"{k}: {v}" for k, v in self.config.headers]
+        if self.config.api_key:
+            headers.append(f"Authorization: Bearer {self.config.api_key}")
+        ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True)
+        ws.settimeout(self.config.connect_timeout)
+        ws.connect(self.config.url, header=headers, timeout=self.config.connect_timeout)
+        ws.settimeout(None)
+        return ws
+
+    def _read_until_dead(self, link: _Link) -> None:
+        keepalive = threading.Thread(target=self._keepalive, args=(link,), name=f"ping-{self.id}", daemon=True)
+        keepalive.start()
+        code: int | None = None
+        detected = "eof"
+        closed_by = "network"
+        while True:
+            try:
+                opcode, frame = link.ws.recv_data_frame(control_frame=True)
+            except (websocket.WebSocketConnectionClosedException, OSError, websocket.WebSocketException) as exc:
+                if isinstance(exc, ConnectionResetError):
+                    detected = "reset"
+                elif not isinstance(exc, websocket.WebSocketConnectionClosedException):
+                    detected = "error"
+                code = 1006
+                break
+            now = time.monotonic()
+            link.last_rx = now
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                self._on_text(link, frame.data if isinstance(frame, websocket.ABNF) else frame, now)
+            elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                data = frame.data if isinstance(frame, websocket.ABNF) else b""
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
+                detected, closed_by = "close_frame", "server"
+                break
+            elif opcode == websocket.ABNF.OPCODE_BINARY:
+                code, detected, closed_by = 1003, "error", "client"
+                break
+            if link.death is not None:
+                break
+        if link.death is not None:  # we killed it (keepalive, idle, limit, rotation)
+            detected = link.death
+            closed_by = "server" if link.death == "limit_error" else "client"
+            code = code if link.death == "limit_error" and code not in (None, 1006) else None
+        self._on_dead(link, code=code, detected=detected, closed_by=closed_by)
+
+    def _keepalive(self, link: _Link) -> None:
+        cfg = self.config
+        tick = min(1.0, cfg.ping_interval or 1.0)
+        next_ping = time.monotonic() + (cfg.ping_interval or float("inf"))
+        ping_sent_at: float | None = None
+        while self._link is link and link.death is None and not self._stopped.is_set():
+            if self._stopped.wait(tick):
+                return
+            now = time.monotonic()
+            if ping_sent_at is not None and link.last_rx < ping_sent_at and now - ping_sent_at >= cfg.ping_timeout:
+                self._kill(link, "ping_timeout")
+                return
+            if ping_sent_at is not None and link.last_rx >= ping_sent_at:
+                ping_sent_at = None
+            if self.conversation.in_flight is not None and now - link.last_rx >= cfg.idle_timeout:
+                self._kill(link, "idle_timeout")
+                return
+            if (cfg.rotate_after is not None and now - link.opened_mono >= cfg.rotate_after
+                    and self.conversation.in_flight is None):
+                self._kill(link, "rotate")
+                return
+            if cfg.ping_interval is not None and now >= next_ping and ping_sent_at is None:
+                next_ping = now + cfg.ping_interval
+                try:
+                    link.ws.ping()
+                    ping_sent_at = now
+                except (OSError, websocket.WebSocketException):
+                    return  # the reader sees the same failure
+
+    def _kill(self, link: _Link, why: str) -> None:
+        """Abort a socket we judged dead (no Close handshake: it may be half-open)."""
+        link.death = why
+        try:
+            link.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except (OSError, AttributeError):
+            pass
+        try:
+            link.ws.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _on_text(self, link: _Link, data: bytes | str, now: float) -> None:
+        with self._lock:
+            try:
+                outcome = self.conversation.receive_text(data, now)
+            except ProtocolError as exc:
+                self.sink("protocol_error", agent=self.id, conn=link.conn_id, error=str(exc))
+                return
+        if outcome is None:
+            return
+        if isinstance(outcome, Notice):
+            event = outcome.event
+            if isinstance(event, ErrorEvent) and event.code == ErrorCode.CONNECTION_LIMIT.value:
+                # Unsolicited limit error: this socket is done; reconnect now rather than wait for the Close.
+                self._kill(link, "limit_error")
+            return
+        self._deliver(outcome)
+
+    def _on_dead(self, link: _Link, *, code: int | None, detected: str, closed_by: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._link is link:
+                self._link = None
+            self._connected.clear()
+            in_flight = self.conversation.in_flight
+            result = self.conversation.cut(now) if in_flight is not None else None
+        try:
+            link.ws.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+        if self._stopped.is_set():
+            return
+        recoverable = code is None or code in RECOVERABLE_CLOSE_CODES
+        self.sink("disconnect", agent=self.id, conn=link.conn_id, code=code, closed_by=closed_by, detected=detected,
+                  recoverable=recoverable, in_flight=in_flight.turn_id if in_flight else None,
+                  silent_ms=(now - link.last_rx) * 1000.0)
+        if detected != "rotate":
+            self._outage = _Outage(disconnect_mono=now)
+        if result is not None:
+            self._record_turn_end(result)
+            self._deliver(result)
+
+    # ------------------------------------------------------------------ task side
+    def _deliver(self, result: TurnResult) -> None:
+        self._turn_result = result
+        self._turn_done.set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until a socket is open (or ``timeout``); raises AgentStopped once stopped."""
+        deadline = time.monotonic() + timeout
+        while not self._connected.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+            if self._stopped.is_set():
+                raise AgentStopped(self.id)
+            if time.monotonic() >= deadline:
+                return False
+        if self._stopped.is_set():
+            raise AgentStopped(self.id)
+        return True
+
+    def run_turn(self, new_items: list[dict[str, Any]], *, turn_id: str, session: int, index: int,
+                 metadata: dict[str, Any] | None = None) -> TurnResult:
+        """Run one logical turn to its end, recovering across reconnects; returns the final result.
+
+        The returned result is ``ok`` when the turn completed. Otherwise the turn is lost, and the
+        ledger says why (``turn_end`` outcomes). Raises AgentStopped when the agent stops meanwhile.
+        """
+        attempt, full, cut_retries = 1, False, 0
+        while True:
+            budget = self.config.turn_timeout
+            if not self.wait_connected(budget):
+                raise AgentStopped(f"{self.id}: no connection within {budget:.0f}s")
+            with self._lock:
+                link = self._link
+                if link is None:
+                    continue
+                request = self.conversation.begin_turn(new_items, time.monotonic(), turn_id=turn_id,
+                                                       attempt=attempt, full=full, metadata=metadata)
+                self._turn_done.clear()
+                self._turn_result = None
+            self.sink("turn_start", agent=self.id, conn=link.conn_id, turn=turn_id, session=session, index=index,
+                      attempt=attempt, input_mode=request.input_mode,
+                      previous_response_id=request.message.previous_response_id, input_items=request.input_items,
+                      input_bytes=request.input_bytes, client_digest=request.client_digest)
+            try:
+                link.ws.send(request.text)
+            except (OSError, websocket.WebSocketException):
+                pass  # the reader sees the dead socket and cuts the turn
+            if not self._turn_done.wait(self.config.turn_timeout):
+                self._kill(link, "idle_timeout")
+                self._turn_done.wait(5.0)
+            if self._stopped.is_set():
+                raise AgentStopped(self.id)
+            result = self._turn_result
+            if result is None:
+                continue
+            if result.outcome != "cut":
+                self._record_turn_end(result, conn=link.conn_id)
+            self._fire_turn(result)
+            if result.ok:
+                self._record_recovery(result, link.conn_id, full)
+                return result
+            if result.outcome == "cut":
+                if not self.config.retry_in_flight or cut_retries >= 1:
+                    self._record_recovery(result, link.conn_id, full)
+                    return result
+                cut_retries += 1
+                attempt += 1
+                continue
+            if result.needs_full_resend:
+                if not self.config.full_resend or full:
+                    self._record_recovery(result, link.conn_id, full)
+                    return result
+                full = True
+                attempt += 1
+                continue
+            if result.error_code == ErrorCode.CONNECTION_LIMIT.value:
+                self._kill(link, "limit_error")
+                attempt += 1
+                continue
+            self._record_recovery(result, link.conn_id, full)
+            return result
+
+    def _fire_turn(self, result: TurnResult) -> None:
+        m = result.metrics
+        exc = None if result.ok else RuntimeError(f"turn {result.outcome}: {result.error_code or ''}".strip(": "))
+        self.on_request("WS", "turn", m.duration_ms, m.output_tokens, exc)
+        if result.ok and m.ttft_ms is not None:
+            self.on_request("WS", "ttft", m.ttft_ms, 0, None)
+
+    def _record_turn_end(self, result: TurnResult, *, outcome: str | None = None, conn: str | None = None) -> None:
+        m = result.metrics
+        link = self._link
+        self.sink("turn_end", agent=self.id, conn=conn or (link.conn_id if link else None), turn=result.turn_id,
+                  attempt=result.attempt, outcome=outcome or result.outcome, response_id=result.response_id,
+                  error_code=result.error_code, ttft_ms=m.ttft_ms, duration_ms=m.duration_ms,
+                  output_tokens=m.output_tokens, input_tokens=m.input_tokens, cached_tokens=m.cached_tokens,
+                  gap_p50_ms=m.gap_p50_ms, gap_p99_ms=m.gap_p99_ms, tokens_per_s=m.tokens_per_s,
+                  client_digest=result.client_digest, server_digest=result.server_digest, cache=result.cache)
+
+    def _record_recovery(self, result: TurnResult, conn_id: str, full: bool) -> None:
+        """The first turn to end after a reconnect says how the conversation resumed.
+
+        With a target that reports its cache outcome we use it; otherwise (a real target) the protocol
+        evidence decides: an incremental turn that worked on a new socket was hydrated from the store,
+        a full-input turn was a full resend.
+        """
+        outage = self._outage
+        if outage is None or outage.reconnect_ms is None:
+            return
+        self._outage = None
+        if not result.ok:
+            mode = "failed"
+        elif result.cache == "hit":
+            mode = "cache_hit"
+        elif result.cache == "store" or (result.cache is None and not full):
+            mode = "store_hydrate"
+        else:
+            mode = "full_resend"
+        self.sink("recovery", agent=self.id, conn=conn_id, turn=result.turn_id, mode=mode,
+                  disconnect_mono=outage.disconnect_mono, reconnect_ms=outage.reconnect_ms, attempts=outage.attempts)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "resp_headers", None) or {}
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,172 @@
+"""Locust users that act like LLM agents: one persistent socket each, multi-turn tool-calling sessions.
+
+:class:`AgentUser` is the abstract base: it owns one :class:`~loadtests.agent.Agent` (socket, reconnect,
+recovery) and turns its callbacks into Locust ``request`` events with real timings, named ``connect``,
+``turn``, ``ttft`` and ``reconnect``. :class:`CodingAgentUser` runs sessions of N turns: a user message,
+then tool calls answered with tool output, think time between turns, and a context that grows.
+
+Behaviour knobs are class attributes (Locust's declarative style); a profile sets them through
+:func:`configure_from_agent_config`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from locust import User, task
+
+from .agent import Agent, AgentStopped, ReconnectPolicy, TransportConfig
+from .hooks import sink_for
+
+__all__ = ["AgentUser", "CodingAgentUser", "responses_url"]
+
+_agent_numbers = itertools.count(1)
+
+TOOLS = [
+    {"type": "function", "name": "read_file", "description": "Read a file of the repository.",
+     "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}},
+    {"type": "function", "name": "run_tests", "description": "Run the test suite.",
+     "parameters": {"type": "object", "properties": {"target": {"type": "string"}}}},
+    {"type": "function", "name": "grep", "description": "Search the repository.",
+     "parameters": {"type": "object", "properties": {"pattern": {"type": "string"}}, "required": ["pattern"]}},
+]
+
+_WORDS = ("refactor the parser so that", "add a test for", "why does", "fix the bug in", "explain how",
+          "rename", "the function", "module", "returns None when", "the cache", "on reconnect", "raises")
+
+
+def responses_url(host: str) -> str:
+    """The WebSocket URL of ``/v1/responses`` for a Locust ``--host`` (ws/wss, or http/https mapped)."""
+    parts = urlsplit(host if "://" in host else f"ws://{host}")
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/responses"):
+        path = (path or "/v1") + "/responses"
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+class AgentUser(User):
+    """Abstract agent user: one Agent per Locust user, Locust events with real timings."""
+
+    abstract = True
+    host = "ws://127.0.0.1:8765"
+
+    # transport knobs
+    api_key_env = "AGENTSOAK_API_KEY"
+    ping_interval: float | None = 20.0
+    ping_timeout: float = 20.0
+    idle_timeout: float = 300.0
+    rotate_after: float | None = 3300.0
+    connect_timeout: float = 15.0
+    reconnect = ReconnectPolicy()
+    full_resend = True
+    retry_in_flight = True
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.agent_id = f"a{os.getpid():x}-{next(_agent_numbers)}"
+        self.rng = random.Random(f"{getattr(environment.parsed_options, 'seed', None)}-{self.agent_id}")
+        self.agent: Agent | None = None
+
+    def transport_config(self) -> TransportConfig:
+        return TransportConfig(
+            url=responses_url(self.host), api_key=os.environ.get(self.api_key_env) or None,
+            connect_timeout=self.connect_timeout, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+            idle_timeout=self.idle_timeout, rotate_after=self.rotate_after, reconnect=self.reconnect,
+            full_resend=self.full_resend, retry_in_flight=self.retry_in_flight,
+        )
+
+    def on_start(self) -> None:
+        self.agent = Agent(self.agent_id, self.transport_config(), sink_for(self.environment),
+                           on_request=self._fire, rng=self.rng, conversation_factory=self.new_conversation)
+        self.agent.start(wait=self.connect_timeout)
+
+    def on_stop(self) -> None:
+        if self.agent is not None:
+            self.agent.stop()
+
+    def new_conversation(self):  # noqa: ANN201 - Conversation
+        from .protocol import Conversation
+
+        return Conversation(store=True)
+
+    def _fire(self, request_type: str, name: str, response_time: float, response_length: int,
+              exception: BaseException | None) -> None:
+        self.environment.events.request.fire(
+            request_type=request_type, name=name, response_time=response_time, response_length=response_length,
+            exception=exception, context={"agent": self.agent_id},
+        )
+
+
+class CodingAgentUser(AgentUser):
+    """A coding agent: sessions of N turns with tool calls, think time, and a growing context."""
+
+    turns_per_session = 8
+    tool_call_ratio = 0.5
+    think_time: tuple[str, float, float] = ("uniform", 0.5, 2.0)  # (distribution, a, b)
+    input_tokens = (20, 200)
+    output_tokens = (20, 120)
+    store = True
+    model = "gpt-5.2"
+
+    def wait_time(self) -> float:
+        return self.think()
+
+    def think(self) -> float:
+        kind, a, b = self.think_time
+        if kind == "constant":
+            return a
+        if kind == "exponential":
+            return self.rng.expovariate(1.0 / a) if a > 0 else 0.0
+        return self.rng.uniform(a, b)
+
+    def new_conversation(self):  # noqa: ANN201
+        from .protocol import Conversation
+
+        return Conversation(model=self.model, store=self.store, tools=TOOLS,
+                            instructions="You are a careful coding agent.")
+
+    def _text(self, tokens: int) -> str:
+        words: list[str] = []
+        size = 0
+        while size < tokens * 4:
+            w = self.rng.choice(_WORDS)
+            words.append(w)
+            size += len(w) + 1
+        return " ".join(words)
+
+    def _hints(self) -> dict[str, Any]:
+        return {"agentsoak_output_tokens": str(self.rng.randint(*self.output_tokens)),
+                "agentsoak_tool_call": "yes" if self.rng.random() < self.tool_call_ratio else "no"}
+
+    @task
+    def session(self) -> None:
+        assert self.agent is not None
+        agent = self.agent
+        self.sessions = getattr(self, "sessions", 0) + 1
+        agent.new_session()
+        items: list[dict[str, Any]] = [
+            {"type": "message", "role": "user", "content": self._text(self.rng.randint(*self.input_tokens))}]
+        try:
+            for index in range(self.turns_per_session):
+                turn_id = f"{self.agent_id}/s{self.sessions}/t{index}"
+                hints = self._hints() if index < self.turns_per_session - 1 else {
+                    **self._hints(), "agentsoak_tool_call": "no"}
+                result = agent.run_turn(items, turn_id=turn_id, session=self.sessions, index=index, metadata=hints)
+                if not result.ok:
+                    return  # the ledger holds why; start a new session after the wait
+                calls = result.function_calls
+                if calls:
+                    items = [{"type": "function_call_output", "call_id": c.get("call_id"),
+                              "output": self._text(self.rng.randint(*self.input_tokens))} for c in calls]
+                else:
+                    items = [{"type": "message", "role": "user",
+                              "content": self._text(self.rng.randint(*self.input_tokens))}]
+                time.sleep(self.think())
+        except AgentStopped:
+            return
