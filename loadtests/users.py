@@ -22,23 +22,11 @@ from locust import User, task
 
 from .agent import Agent, AgentStopped, ReconnectPolicy, TransportConfig
 from .hooks import sink_for
+from .workload import TOOLS, filler_text
 
-__all__ = ["AgentUser", "CodingAgentUser", "responses_url"]
+__all__ = ["AgentUser", "CodingAgentUser", "responses_url", "configure_from_profile"]
 
 _agent_numbers = itertools.count(1)
-
-TOOLS = [
-    {"type": "function", "name": "read_file", "description": "Read a file of the repository.",
-     "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}},
-    {"type": "function", "name": "run_tests", "description": "Run the test suite.",
-     "parameters": {"type": "object", "properties": {"target": {"type": "string"}}}},
-    {"type": "function", "name": "grep", "description": "Search the repository.",
-     "parameters": {"type": "object", "properties": {"pattern": {"type": "string"}}, "required": ["pattern"]}},
-]
-
-_WORDS = ("refactor the parser so that", "add a test for", "why does", "fix the bug in", "explain how",
-          "rename", "the function", "module", "returns None when", "the cache", "on reconnect", "raises")
-
 
 def responses_url(host: str) -> str:
     """The WebSocket URL of ``/v1/responses`` for a Locust ``--host`` (ws/wss, or http/https mapped)."""
@@ -132,13 +120,7 @@ class CodingAgentUser(AgentUser):
                             instructions="You are a careful coding agent.")
 
     def _text(self, tokens: int) -> str:
-        words: list[str] = []
-        size = 0
-        while size < tokens * 4:
-            w = self.rng.choice(_WORDS)
-            words.append(w)
-            size += len(w) + 1
-        return " ".join(words)
+        return filler_text(self.rng, tokens)
 
     def _hints(self) -> dict[str, Any]:
         return {"agentsoak_output_tokens": str(self.rng.randint(*self.output_tokens)),
@@ -170,3 +152,34 @@ class CodingAgentUser(AgentUser):
                 time.sleep(self.think())
         except AgentStopped:
             return
+
+
+def configure_from_profile(user_class: type, profile: Any) -> None:
+    """Set a user class's behaviour knobs from a profile's ``agent`` section (every Locust process)."""
+    a = profile.agent
+    user_class.ping_interval = a.keepalive.ping_interval_s
+    user_class.ping_timeout = a.keepalive.ping_timeout_s
+    user_class.idle_timeout = a.idle_timeout_s if a.idle_timeout_s is not None else float("inf")
+    user_class.rotate_after = a.rotate_after_s
+    r = a.reconnect
+    user_class.reconnect = ReconnectPolicy(max_retries=r.max_retries, base_delay=r.base_delay_s,
+                                           max_delay=r.max_delay_s, jitter_min=r.jitter_min, jitter_max=r.jitter_max,
+                                           cooldown=r.max_delay_s)
+    user_class.full_resend = a.recovery.full_resend
+    user_class.retry_in_flight = a.recovery.retry_in_flight
+    if profile.target.api_key_env:
+        user_class.api_key_env = profile.target.api_key_env
+    if issubclass(user_class, CodingAgentUser):
+        t = a.think_time
+        if t.distribution == "constant":
+            user_class.think_time = ("constant", float(t.value or 0.0), 0.0)
+        elif t.distribution == "exponential":
+            user_class.think_time = ("exponential", float(t.mean or 0.0), 0.0)
+        else:
+            user_class.think_time = ("uniform", float(t.min or 0.0), float(t.max or 0.0))
+        user_class.turns_per_session = a.turns_per_session
+        user_class.tool_call_ratio = a.tool_call_ratio
+        user_class.input_tokens = (a.input_tokens.min, a.input_tokens.max)
+        user_class.output_tokens = (a.output_tokens.min, a.output_tokens.max)
+        user_class.store = a.store
+        user_class.model = a.model

@@ -150,6 +150,9 @@ class ResponseBuilder:
 
 def usage(input_tokens: int, cached_tokens: int, output_tokens: int) -> dict[str, Any]:
     """A ``usage`` object (§3.2)."""
-    return {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": cached_tokens},
+    # cache_write_tokens: the openai SDK's strict InputTokensDetails requires it (the uncached part).
+    return {"input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": cached_tokens,
+                                     "cache_write_tokens": max(0, input_tokens - cached_tokens)},
             "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": input_tokens + output_tokens}

@@ -1,0 +1,160 @@
+"""Embedded proxy vs a direct connection: added latency and throughput on loopback.
+
+    .venv/bin/python benchmarks/bench_proxy.py [--rounds 5]
+
+* small: 256-byte messages (WebSocket-sized) in ping-pong against an echo server, p50/p99 RTT;
+  and pipelined message throughput (a window of 64 in flight);
+* bulk: 64 MiB one way into a sink (length-prefixed, since the proxy does not keep half-close).
+
+The proxy is the embedded server in its own process (``FaultClient.start_embedded``), no toxics.
+Each figure is the median over ``--rounds`` runs; ratios are proxy / direct. The machine is noisy
+(2 cores shared by client, proxy and servers), so read the ratios, not the absolute values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import socket
+import statistics
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faults.client import FaultClient  # noqa: E402
+
+SMALL = 256
+BULK = 64 << 20
+
+
+async def _serve(q: Any) -> None:
+    async def echo(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while data := await r.read(65536):
+            w.write(data)
+            await w.drain()
+        w.close()
+
+    async def sink(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        (n,) = struct.unpack("!Q", await r.readexactly(8))
+        while n > 0:
+            n -= len(await r.read(min(n, 1 << 20)))
+        w.write(b"k")
+        await w.drain()
+        w.close()
+
+    e = await asyncio.start_server(echo, "127.0.0.1", 0)
+    s = await asyncio.start_server(sink, "127.0.0.1", 0)
+    q.put((e.sockets[0].getsockname()[1], s.sockets[0].getsockname()[1]))
+    await asyncio.Event().wait()
+
+
+def _servers(q: Any) -> None:
+    asyncio.run(_serve(q))
+
+
+def _conn(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def _recv(s: socket.socket, n: int) -> None:
+    while n:
+        n -= len(s.recv(min(n, 1 << 20)))
+
+
+def pingpong(port: int, count: int) -> list[float]:
+    msg = b"m" * SMALL
+    with _conn(port) as s:
+        out = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            s.sendall(msg)
+            _recv(s, SMALL)
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def pipelined(port: int, count: int, window: int = 64) -> float:
+    """Messages per second with ``window`` messages in flight."""
+    msg = b"m" * SMALL
+    with _conn(port) as s:
+        t0 = time.perf_counter()
+        sent = done = 0
+        while done < count:
+            while sent < count and sent - done < window:
+                s.sendall(msg)
+                sent += 1
+            got = len(s.recv(1 << 20))
+            done += got // SMALL
+            rest = got % SMALL
+            if rest:
+                _recv(s, SMALL - rest)
+                done += 1
+        return count / (time.perf_counter() - t0)
+
+
+def bulk(port: int) -> float:
+    """Bytes per second, one way."""
+    block = b"b" * (1 << 20)
+    with _conn(port) as s:
+        t0 = time.perf_counter()
+        s.sendall(struct.pack("!Q", BULK))
+        for _ in range(BULK // len(block)):
+            s.sendall(block)
+        s.recv(1)
+        return BULK / (time.perf_counter() - t0)
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--pings", type=int, default=2000)
+    ap.add_argument("--messages", type=int, default=20000)
+    args = ap.parse_args()
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    srv = ctx.Process(target=_servers, args=(q,), daemon=True)
+    srv.start()
+    echo_port, sink_port = q.get(timeout=30)
+    client = FaultClient.start_embedded()
+    try:
+        pe = int(client.create_proxy("echo", f"127.0.0.1:{echo_port}")["listen"].rsplit(":", 1)[1])
+        ps = int(client.create_proxy("sink", f"127.0.0.1:{sink_port}")["listen"].rsplit(":", 1)[1])
+        res: dict[str, dict[str, list[float]]] = {"direct": {}, "proxy": {}}
+        for _ in range(args.rounds):
+            for label, (ep, sp) in (("direct", (echo_port, sink_port)), ("proxy", (pe, ps))):
+                r = res[label]
+                rtt = pingpong(ep, args.pings)
+                r.setdefault("p50", []).append(pct(rtt, 0.5) * 1e6)
+                r.setdefault("p99", []).append(pct(rtt, 0.99) * 1e6)
+                r.setdefault("msgs", []).append(pipelined(ep, args.messages))
+                r.setdefault("bulk", []).append(bulk(sp) / 1e6)
+        med = {lab: {k: statistics.median(v) for k, v in r.items()} for lab, r in res.items()}
+        d, p = med["direct"], med["proxy"]
+        print(f"embedded proxy vs direct, loopback, medians of {args.rounds} rounds "
+              f"({SMALL} B messages, {BULK >> 20} MiB bulk)")
+        print(f"{'metric':<34}{'direct':>12}{'proxy':>12}{'ratio':>8}")
+        rows = [("ping-pong RTT p50 (µs)", "p50"), ("ping-pong RTT p99 (µs)", "p99"),
+                ("pipelined 256 B msgs/s (window 64)", "msgs"), ("bulk one-way (MB/s)", "bulk")]
+        for title, k in rows:
+            print(f"{title:<34}{d[k]:>12.0f}{p[k]:>12.0f}{p[k] / d[k]:>8.2f}")
+        print(f"added latency per round trip: p50 {p['p50'] - d['p50']:+.0f} µs, p99 {p['p99'] - d['p99']:+.0f} µs")
+    finally:
+        client.close()
+        srv.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

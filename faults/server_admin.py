@@ -1,0 +1,194 @@
+"""A small blocking client for the reference server's admin API (protocol faults).
+
+The routes and bodies are those of docs/admin-api.md. The client is plain ``urllib`` so it works
+unchanged inside a gevent-patched Locust master. The server answers ``/admin/`` only to loopback
+peers, and this client refuses any other base URL, so a profile cannot aim protocol faults at a
+remote host.
+
+Every failure (a refused URL, an invalid argument, a transport error, an error reply) raises
+``ServerAdminError``; ``status`` is the HTTP status, or None when no reply was received.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CLOSE_CODES",
+    "REFUSE_STATUSES",
+    "STALL_WHERE",
+    "AdminRequest",
+    "ServerAdmin",
+    "ServerAdminError",
+    "is_loopback_host",
+]
+
+#: 1001/1006/1011/1012/1013 are recoverable; 1000/1008 are not (responses-websocket.md §6).
+CLOSE_CODES = frozenset({1000, 1001, 1006, 1008, 1011, 1012, 1013})
+REFUSE_STATUSES = frozenset({401, 426, 429})
+STALL_WHERE = frozenset({"first_event", "between_deltas"})
+
+
+class ServerAdminError(Exception):
+    """The admin API call could not be made or was refused."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message if status is None else f"{status}: {message}")
+        self.message = message
+        self.status = status
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1 (no DNS lookup is made)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class AdminRequest:
+    """One admin call: method, path under the base URL, JSON body (None: no body)."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+
+
+def _share(share: float) -> float:
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise ServerAdminError(f"share must be a number between 0 and 1, got {share!r}")
+    return float(share)
+
+
+def close_request(code: int, share: float = 1.0) -> AdminRequest:
+    if code not in CLOSE_CODES or isinstance(code, bool):
+        raise ServerAdminError(f"close code must be one of {sorted(CLOSE_CODES)}, got {code!r}")
+    return AdminRequest("POST", "/admin/close", {"code": int(code), "share": _share(share)})
+
+
+def stall_request(where: str, ms: int, share: float = 1.0) -> AdminRequest:
+    if where not in STALL_WHERE:
+        raise ServerAdminError(f"stall where must be one of {sorted(STALL_WHERE)}, got {where!r}")
+    if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
+        raise ServerAdminError(f"stall ms must be an integer >= 0, got {ms!r}")
+    return AdminRequest("POST", "/admin/stall", {"where": where, "ms": ms, "share": _share(share)})
+
+
+def refuse_request(status: int, retry_after_s: float | None = None, share: float = 1.0) -> AdminRequest:
+    if status not in REFUSE_STATUSES or isinstance(status, bool):
+        raise ServerAdminError(f"refuse status must be one of {sorted(REFUSE_STATUSES)}, got {status!r}")
+    body: dict[str, Any] = {"status": int(status), "share": _share(share)}
+    if retry_after_s is not None:
+        if (
+            isinstance(retry_after_s, bool)
+            or not isinstance(retry_after_s, (int, float))
+            or retry_after_s < 0
+        ):
+            raise ServerAdminError(f"retry_after_s must be a number >= 0, got {retry_after_s!r}")
+        body["retry_after_s"] = retry_after_s
+    return AdminRequest("POST", "/admin/refuse", body)
+
+
+def parse_reply(status: int, body: bytes) -> dict[str, Any]:
+    """Decode a reply: 2xx gives its JSON object; anything else raises ``ServerAdminError``."""
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except ValueError:
+        data = None
+    if 200 <= status < 300:
+        if not isinstance(data, dict):
+            raise ServerAdminError("reply is not a JSON object", status)
+        return data
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        raise ServerAdminError(data["error"], status)
+    text = body.decode("utf-8", "replace").strip()[:200]
+    raise ServerAdminError(text or "error reply with no body", status)
+
+
+class ServerAdmin:
+    """Blocking client for ``/admin/*`` on the reference server.
+
+    Args:
+        base_url: ``http://127.0.0.1:PORT`` (loopback only).
+        timeout: seconds per call.
+
+    Raises:
+        ServerAdminError: for a non-loopback or non-http base URL.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme != "http":
+            raise ServerAdminError(f"admin base URL must be http://, got {base_url!r}")
+        if not is_loopback_host(parsed.hostname):
+            raise ServerAdminError(f"admin API is loopback-only; refusing {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        # Never route loopback calls through an http_proxy from the environment.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def close(self, code: int, share: float = 1.0) -> dict[str, Any]:
+        """Close ``share`` of live sockets with ``code`` (1006: TCP drop, no Close frame)."""
+        return self.call(close_request(code, share))
+
+    def limit(self, share: float = 1.0) -> dict[str, Any]:
+        """Send the connection-limit error now to ``share`` of live sockets."""
+        return self.call(AdminRequest("POST", "/admin/limit", {"share": _share(share)}))
+
+    def evict(self, share: float = 1.0) -> dict[str, Any]:
+        """Empty the connection-local cache of ``share`` of live sockets."""
+        return self.call(AdminRequest("POST", "/admin/evict", {"share": _share(share)}))
+
+    def wipe_store(self) -> dict[str, Any]:
+        """Empty the server-wide response store."""
+        return self.call(AdminRequest("POST", "/admin/wipe_store", {}))
+
+    def stall(self, where: str, ms: int, share: float = 1.0) -> dict[str, Any]:
+        """Standing: stall new responses ``ms`` before the first event or between deltas."""
+        return self.call(stall_request(where, ms, share))
+
+    def clear_stall(self) -> dict[str, Any]:
+        return self.call(AdminRequest("DELETE", "/admin/stall"))
+
+    def refuse(self, status: int, retry_after_s: float | None = None, share: float = 1.0) -> dict[str, Any]:
+        """Standing: answer new upgrades with ``status`` (429 with Retry-After)."""
+        return self.call(refuse_request(status, retry_after_s, share))
+
+    def clear_refuse(self) -> dict[str, Any]:
+        return self.call(AdminRequest("DELETE", "/admin/refuse"))
+
+    def reset(self) -> dict[str, Any]:
+        """End every standing fault."""
+        return self.call(AdminRequest("POST", "/admin/reset"))
+
+    def stats(self) -> dict[str, Any]:
+        return self.call(AdminRequest("GET", "/admin/stats"))
+
+    def call(self, req: AdminRequest) -> dict[str, Any]:
+        """Send one request and decode the reply."""
+        data = None if req.body is None else json.dumps(req.body).encode()
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        http_req = urllib.request.Request(
+            self.base_url + req.path, data=data, method=req.method, headers=headers
+        )
+        try:
+            with self._opener.open(http_req, timeout=self.timeout) as resp:
+                return parse_reply(resp.status, resp.read())
+        except urllib.error.HTTPError as exc:
+            return parse_reply(exc.code, exc.read() or b"")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ServerAdminError(f"{req.method} {req.path} failed: {reason}") from exc

@@ -1,0 +1,56 @@
+"""A data-plane worker process: a ``LocalPlane`` driven over a socketpair by the API process.
+
+It binds its listeners with ``SO_REUSEPORT`` and exits when the API process closes the pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+from typing import Any
+
+from .errors import ApiError
+from .plane import LocalPlane, raise_nofile
+
+
+async def serve(fd: int, plane: LocalPlane) -> None:
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 24)
+    while line := await reader.readline():
+        msg = json.loads(line)
+        op, args = msg["op"], msg["args"]
+        reply: dict[str, Any] = {"id": msg["id"]}
+        try:
+            if op == "set_address_listen":
+                plane.proxies[args[0]].listen = args[1]
+                result = None
+            else:
+                result = await getattr(plane, op)(*args)
+            reply["ok"] = result
+        except ApiError as exc:
+            reply["error"] = [exc.status, exc.message]
+        except Exception as exc:  # noqa: BLE001 - report, never die on one bad command
+            reply["error"] = [500, f"{type(exc).__name__}: {exc}"]
+        writer.write(json.dumps(reply).encode() + b"\n")
+        await writer.drain()
+    await plane.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m faults.worker")
+    ap.add_argument("--fd", type=int, required=True)
+    ap.add_argument("--shard", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=None)
+    args = ap.parse_args()
+    raise_nofile()
+    plane = LocalPlane(args.seed, shard=args.shard, reuse_port=True)
+    try:
+        asyncio.run(serve(args.fd, plane))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""The run orchestrator: profile → (target + proxy + Locust + fault schedule) → run directory.
+
+``run_profile`` brings up what the profile names, each in its own process (the reference server, the
+embedded proxy, Locust headless), creates the proxy route, lets the Locust master play the fault
+schedule from the test's real start, shows progress, and shuts everything down cleanly, also on
+Ctrl-C. It leaves ``runs/<UTC time>-<name>/`` with the resolved profile, the ledger, Locust's CSV and
+HTML, the component logs and ``run.json``; the report is built from that directory alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+import yaml
+
+from faults.schedule import plan
+from reports.ledger import LedgerWriter
+
+from .profile import Profile
+from .progress import LedgerTail
+
+__all__ = ["RunResult", "run_profile", "make_run_dir", "ReferenceServer"]
+
+PROXY_NAME = "agentsoak"
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run went and how it ended."""
+
+    run_dir: Path
+    status: str  # completed | interrupted | error
+    error: str | None = None
+
+
+def make_run_dir(profile: Profile, base: str | os.PathLike[str] | None = None) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    root = Path(base if base is not None else profile.output_dir)
+    run_dir = root / f"{stamp}-{profile.name}"
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = root / f"{stamp}-{profile.name}-{n}"
+    for sub in ("ledger", "logs", "locust"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+class ReferenceServer:
+    """The embedded reference server in its own process, on a free loopback port."""
+
+    def __init__(self, args: list[str], log: TextIO | int = subprocess.DEVNULL, *, port: int = 0) -> None:
+        self.args = list(args)
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "loadtests.server", "--host", "127.0.0.1", "--port", str(port), *args],
+            stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if "listening on" not in line:
+            self.stop()
+            raise RuntimeError(f"reference server did not start (said {line!r}); see logs/server.log")
+        self.http_url = line.rsplit(" ", 1)[-1].rstrip("/")
+        self.port = int(self.http_url.rsplit(":", 1)[-1])
+        self.url = f"ws://127.0.0.1:{self.port}/v1/responses"
+
+    def kill(self) -> None:
+        """SIGKILL: every socket drops with no Close frame."""
+        self.proc.kill()
+        self.proc.wait(5)
+
+    def restart(self) -> None:
+        """Start a fresh process on the same port (empty caches and store)."""
+        self.stop()
+        self.__init__(self.args, self.log, port=self.port)  # type: ignore[misc]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def server_args(profile: Profile) -> list[str]:
+    """CLI flags of ``agentsoak serve`` for the profile's cost model."""
+    s = profile.target.server
+    assert s is not None
+    args = [
+        "--seed", str(profile.seed), "--tokens-per-s", str(s.tokens_per_s),
+        "--tokens-per-delta", str(s.tokens_per_delta), "--ttft-base-ms", str(s.ttft_base_ms),
+        "--ttft-per-1k-uncached-ms", str(s.ttft_per_1k_uncached_ms),
+        "--ttft-per-1k-cached-ms", str(s.ttft_per_1k_cached_ms), "--hydrate-delay-ms", str(s.hydrate_delay_ms),
+        "--output-tokens-min", str(s.output_tokens.min), "--output-tokens-max", str(s.output_tokens.max),
+        "--tool-call-probability", str(s.tool_call_probability), "--store-capacity", str(s.store_capacity),
+        "--connection-lifetime-s", str(s.connection_lifetime_s), "--limit-mode", s.limit_mode,
+        "--limit-close-delay-s", str(s.limit_close_delay_s),
+    ]
+    args += ["--limit-close-code", str(s.limit_close_code) if s.limit_close_code is not None else "none"]
+    if s.ping_interval_s is not None:
+        args += ["--ping-interval-s", str(s.ping_interval_s)]
+    return args
+
+
+def _ws_url(host_port: str) -> str:
+    return f"ws://{host_port}/v1/responses"
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2))
+    tmp.replace(path)
+
+
+def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: TextIO | None = sys.stderr,
+                locust_extra: list[str] | None = None) -> RunResult:
+    """Run one scenario end to end and return where it went. Never raises for a broken run."""
+    run_dir = run_dir or make_run_dir(profile)
+    (run_dir / "profile.resolved.yaml").write_text(
+        f"# resolved profile of this run (seed {profile.seed})\n"
+        + yaml.safe_dump(profile.to_dict(), sort_keys=False))
+    ledger = LedgerWriter(run_dir / "ledger" / f"orchestrator-{os.getpid()}.jsonl")
+    digests = profile.target.kind == "embedded"
+    ledger("run_start", run_id=run_dir.name, profile=profile.name, seed=profile.seed,
+           target=profile.target.kind, digests=digests, proxy=profile.proxy.kind, users=profile.load.users,
+           duration_s=profile.load.duration_s)
+    status, error = "completed", None
+    interrupted = False
+
+    def _on_sigterm(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    with contextlib.ExitStack() as stack:
+        try:
+            target_url, admin_url = _start_target(profile, run_dir, stack)
+            agents_url, proxy_api = _start_proxy(profile, run_dir, stack, target_url)
+            code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress, locust_extra or [])
+            if code not in (0, 1):  # Locust exits 1 when any request failed; our report judges that
+                status, error = "error", f"locust exited with code {code}; see logs/locust.log"
+        except KeyboardInterrupt:
+            interrupted = True
+            status, error = "interrupted", "stopped by the user (Ctrl-C)"
+        except Exception as exc:  # noqa: BLE001 - a broken run is reported, not raised
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+        finally:
+            signal.signal(signal.SIGTERM, old_term)
+    ledger("run_stop", reason=status, error=error)
+    ledger.close()
+    _write_json(run_dir / "run.json", {"status": status, "exit_reason": error or status, "profile": profile.name,
+                                       "seed": profile.seed, "interrupted": interrupted})
+    return RunResult(run_dir=run_dir, status=status, error=error)
+
+
+def _start_target(profile: Profile, run_dir: Path, stack: contextlib.ExitStack) -> tuple[str, str | None]:
+    """Returns (host:port of the target, admin base URL or None)."""
+    if profile.target.kind == "external":
+        assert profile.target.url is not None
+        from urllib.parse import urlsplit
+
+        return urlsplit(profile.target.url).netloc, None
+    log = stack.enter_context(open(run_dir / "logs" / "server.log", "w"))  # noqa: SIM115
+    server = ReferenceServer(server_args(profile), log)
+    stack.callback(server.stop)
+    return f"127.0.0.1:{server.port}", server.http_url
+
+
+def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
+                 target: str) -> tuple[str, str | None]:
+    """Returns (the URL agents use, the Toxiproxy API URL or None)."""
+    if profile.proxy.kind == "none":
+        if profile.target.kind == "external":
+            return profile.target.url or _ws_url(target), None
+        return _ws_url(target), None
+    from faults.client import FaultClient
+
+    log_path = str(run_dir / "logs" / "proxy.log")
+    if profile.proxy.kind == "url":
+        assert profile.proxy.url is not None
+        client = FaultClient(profile.proxy.url, allow_remote=True)  # the profile loader vetted the host
+        client.version()
+    elif profile.proxy.kind == "real":
+        import shutil
+
+        if not shutil.which("toxiproxy-server"):
+            raise RuntimeError("proxy.kind is 'real' but no toxiproxy-server binary is on PATH")
+        client = FaultClient.start(seed=profile.seed, log_path=log_path)
+    else:
+        client = FaultClient.start_embedded(seed=profile.seed, log_path=log_path, workers=profile.proxy.workers)
+    stack.callback(client.close)
+    with contextlib.suppress(Exception):
+        client.delete_proxy(PROXY_NAME)
+    proxy = client.create_proxy(PROXY_NAME, upstream=target, listen="127.0.0.1:0")
+
+    def _remove_route() -> None:
+        with contextlib.suppress(Exception):
+            client.delete_proxy(PROXY_NAME)
+
+    stack.callback(_remove_route)
+    scheme_path = "/v1/responses"
+    if profile.target.kind == "external" and profile.target.url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(profile.target.url)
+        return f"{parts.scheme}://{proxy['listen']}{parts.path or scheme_path}", client.url
+    return f"ws://{proxy['listen']}{scheme_path}", client.url
+
+
+def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None,
+                    admin_url: str | None) -> list[str]:
+    load = profile.load
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", agents_url,
+        "-u", str(load.users), "-r", str(load.spawn_rate), "-t", f"{max(1, round(load.duration_s))}s",
+        "--csv", str(run_dir / "locust" / "stats"), "--html", str(run_dir / "locust" / "report.html"),
+        "--only-summary", "--stop-timeout", "5", "--exit-code-on-error", "0",
+        "--agentsoak-run-dir", str(run_dir), "--agentsoak-profile", str(run_dir / "profile.resolved.yaml"),
+        "--seed", str(profile.seed), "--loglevel", "INFO", "--logfile", str(run_dir / "logs" / "locust.log"),
+    ]
+    if load.processes != 1:
+        cmd += ["--processes", str(load.processes)]
+    if proxy_api:
+        cmd += ["--agentsoak-proxy-api", proxy_api, "--agentsoak-proxy-name", PROXY_NAME]
+    if admin_url:
+        cmd += ["--agentsoak-admin-url", admin_url]
+    return cmd
+
+
+def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None, admin_url: str | None,
+                progress: TextIO | None, extra: list[str]) -> int:
+    cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url) + extra
+    env = dict(os.environ)
+    env.pop("TOXIPROXY_URL", None)  # the master gets the proxy API explicitly
+    with open(run_dir / "logs" / "locust.out", "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        tail = LedgerTail(run_dir / "ledger")
+        windows = plan(profile.faults, profile.load.duration_s)
+        started = time.monotonic()
+        try:
+            while proc.poll() is None:
+                time.sleep(1.0)
+                if progress is not None:
+                    tail.poll()
+                    progress.write(tail.status_line(profile.load.duration_s, started, len(windows)) + "\n")
+                    progress.flush()
+        except KeyboardInterrupt:
+            # Locust stops gracefully on SIGTERM: it ends the test, writes its CSV/HTML and quits.
+            for sig in (signal.SIGTERM,):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            raise
+        return proc.returncode
+

@@ -1,0 +1,73 @@
+"""``agentsoak run PROFILE`` and ``agentsoak demo``: a whole scenario in one command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["register_cli", "SHIPPED_PROFILES"]
+
+SHIPPED_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run", help="run a scenario profile end to end and report on it",
+        description="Start what PROFILE names (reference server or external target, Toxiproxy), run Locust "
+        "headless, play the fault timeline, write runs/<UTC>-<name>/ and print the report. "
+        "Exit 0 when every check passes, 1 when a check fails, 2 when the run itself broke.",
+    )
+    run.add_argument("profile", help="a YAML profile, e.g. profiles/smoke.yaml")
+    _common(run)
+    run.set_defaults(func=_cmd_run)
+
+    demo = subparsers.add_parser(
+        "demo", help="run the shipped smoke profile against the embedded defaults",
+        description="Runs profiles/smoke.yaml: the reference server and the embedded Toxiproxy on 127.0.0.1, "
+        "200 agents for about 60 s with a latency window and a mass drop, then prints the report.",
+    )
+    _common(demo)
+    demo.set_defaults(func=_cmd_demo)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override a profile field, e.g. --set load.users=50 (repeatable)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a target or proxy outside 127.0.0.0/8 and ::1 (off by default)")
+    parser.add_argument("--output-dir", default=None, help="where run directories go (default: the profile's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines while the run goes")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    args.profile = str(SHIPPED_PROFILES / "smoke.yaml")
+    return _cmd_run(args)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from reports.report import build_report, exit_code, render_terminal, write_report
+
+    from .profile import ProfileError, load_profile
+    from .run import make_run_dir, run_profile
+
+    try:
+        profile = load_profile(args.profile, args.overrides, allow_remote=args.allow_remote)
+    except ProfileError as exc:
+        print(f"agentsoak: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"agentsoak: cannot read profile {args.profile}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    run_dir = make_run_dir(profile, args.output_dir)
+    print(f"agentsoak: running {profile.name} ({profile.load.users} agents, {profile.load.duration_s:.0f}s, "
+          f"{len(profile.faults)} fault entries) -> {run_dir}", file=sys.stderr)
+    result = run_profile(profile, run_dir=run_dir, progress=None if args.quiet else sys.stderr)
+    report = build_report(result.run_dir)
+    write_report(report, result.run_dir)
+    print(render_terminal(report))
+    print(f"\nrun directory: {result.run_dir}")
+    if result.status != "completed":
+        print(f"agentsoak: run {result.status}: {result.error}", file=sys.stderr)
+        return 2
+    return exit_code(report)

@@ -1,0 +1,170 @@
+"""The admin API of docs/admin-api.md: protocol faults on live connections, loopback peers only."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .fault_modes import Refuse, Stall
+from .state import ServerState
+
+__all__ = ["add_admin_routes", "is_loopback_peer", "CLOSE_CODES", "REFUSE_STATUSES"]
+
+CLOSE_CODES = frozenset({1000, 1001, 1006, 1008, 1011, 1012, 1013})
+REFUSE_STATUSES = frozenset({401, 403, 426, 429, 500})  # the doc's 401/426/429 plus spec §11's 403/500
+STALL_WHERE = ("first_event", "between_deltas")
+
+Handler = Callable[[web.Request, ServerState, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class _BadBody(Exception):
+    pass
+
+
+def is_loopback_peer(remote: str | None) -> bool:
+    """True for 127.0.0.0/8 and ::1 (also IPv4-mapped ::ffff:127.x); unknown peers are not loopback."""
+    if not remote:
+        return False
+    try:
+        address = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def _share(body: dict[str, Any]) -> float:
+    share = body.get("share", 1.0)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise _BadBody(f"share: expected a number between 0 and 1, got {share!r}")
+    return float(share)
+
+
+def _number(body: dict[str, Any], key: str, default: float | None = None) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _BadBody(f"{key}: expected a number >= 0, got {value!r}")
+    return float(value)
+
+
+async def _stats(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "connections": len(state.sessions),
+        "responses": state.responses,
+        "turns_in_flight": state.turns_in_flight,
+        "store_size": len(state.store),
+        "faults": state.faults.to_dict(),
+    }
+
+
+def _spawn(state: ServerState, coro: Awaitable[None]) -> None:
+    task = asyncio.ensure_future(coro)
+    state.background.add(task)
+    task.add_done_callback(state.background.discard)
+
+
+async def _close(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    code = body.get("code")
+    if isinstance(code, bool) or code not in CLOSE_CODES:
+        raise _BadBody(f"code: expected one of {sorted(CLOSE_CODES)}, got {code!r}")
+    hit = state.faults.pick(state.live_sessions(), _share(body))
+    for session in hit:  # reply at once; close handshakes finish in the background
+        _spawn(state, session.close(int(code)))
+    return {"affected": len(hit)}
+
+
+async def _limit(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    hit = state.faults.pick([s for s in state.live_sessions() if not s.expired], _share(body))
+    return {"affected": sum(1 for s in hit if s.expire("unsolicited"))}
+
+
+async def _evict(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    hit = state.faults.pick(state.live_sessions(), _share(body))
+    for session in hit:
+        session.cache = None
+    return {"affected": len(hit)}
+
+
+async def _wipe_store(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    return {"affected": state.store.clear()}
+
+
+async def _stall_on(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    where = body.get("where")
+    if where not in STALL_WHERE:
+        raise _BadBody(f"where: expected one of {list(STALL_WHERE)}, got {where!r}")
+    state.faults.stall = Stall(where=where, ms=_number(body, "ms", 3000), share=_share(body))
+    return {"active": True}
+
+
+async def _stall_off(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    state.faults.stall = None
+    return {"active": False}
+
+
+async def _refuse_on(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    status = body.get("status")
+    if isinstance(status, bool) or status not in REFUSE_STATUSES:
+        raise _BadBody(f"status: expected one of {sorted(REFUSE_STATUSES)}, got {status!r}")
+    state.faults.refuse = Refuse(
+        status=int(status), retry_after_s=_number(body, "retry_after_s", 5), share=_share(body)
+    )
+    return {"active": True}
+
+
+async def _refuse_off(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    state.faults.refuse = None
+    return {"active": False}
+
+
+async def _reset(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    state.faults.reset()
+    return {}
+
+
+def _route(
+    key: web.AppKey[ServerState], handler: Handler | None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def route(request: web.Request) -> web.Response:
+        if not is_loopback_peer(request.remote):
+            return web.json_response({"error": "the admin API answers loopback peers only"}, status=403)
+        if handler is None:
+            return web.json_response({"error": f"no admin route {request.method} {request.path}"}, status=404)
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return web.json_response({"error": "body: invalid JSON"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "body: expected a JSON object"}, status=400)
+        try:
+            reply = await handler(request, request.app[key], body)
+        except _BadBody as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(reply)
+
+    return route
+
+
+def add_admin_routes(app: web.Application, key: web.AppKey[ServerState]) -> None:
+    """Register ``/admin/*`` on ``app``; unknown admin paths get a JSON 404."""
+    table: list[tuple[str, str, Handler]] = [
+        ("GET", "/admin/stats", _stats),
+        ("POST", "/admin/close", _close),
+        ("POST", "/admin/limit", _limit),
+        ("POST", "/admin/evict", _evict),
+        ("POST", "/admin/wipe_store", _wipe_store),
+        ("POST", "/admin/stall", _stall_on),
+        ("DELETE", "/admin/stall", _stall_off),
+        ("POST", "/admin/refuse", _refuse_on),
+        ("DELETE", "/admin/refuse", _refuse_off),
+        ("POST", "/admin/reset", _reset),
+    ]
+    for method, path, handler in table:
+        app.router.add_route(method, path, _route(key, handler))
+    app.router.add_route("*", "/admin/{tail:.*}", _route(key, None))

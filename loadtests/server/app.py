@@ -1,0 +1,124 @@
+"""The aiohttp application: ``GET /v1/responses`` (auth, refusal faults, upgrade) and the admin routes."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import math
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .admin import add_admin_routes
+from .config import ServerConfig
+from .session import Session
+from .state import ServerState
+
+__all__ = ["STATE_KEY", "build_app", "serve"]
+
+log = logging.getLogger("agentsoak.server")
+
+STATE_KEY: web.AppKey[ServerState] = web.AppKey("agentsoak_state", ServerState)
+MAX_FRAME_BYTES = 64 * 1024 * 1024  # full-input chains resend whole histories
+CLOSE_TIMEOUT_S = 2.0  # how long a server-side Close waits for the peer's Close
+
+
+def _http_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    err_type = "invalid_request_error" if status < 500 else "server_error"
+    return web.json_response(
+        {"error": {"message": message, "type": err_type, "param": None, "code": code}},
+        status=status,
+        headers=headers,
+    )
+
+
+def _authorized(config: ServerConfig, header: str | None) -> bool:
+    if not config.api_keys:
+        return True
+    scheme, _, key = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return False
+    key = key.strip().encode()
+    # compare with every key, so timing does not reveal which one matched
+    return any([hmac.compare_digest(key, k.encode()) for k in config.api_keys])
+
+
+async def responses_handler(request: web.Request) -> web.StreamResponse:
+    """Upgrade to the WebSocket of spec §1 and serve it."""
+    state = request.app[STATE_KEY]
+    config = state.config
+    refuse = state.faults.draw_refuse()
+    if refuse is not None:
+        headers = {"Retry-After": str(math.ceil(refuse.retry_after_s))} if refuse.status == 429 else None
+        log.info("refused upgrade from %s with %d (fault)", request.remote, refuse.status)
+        return _http_error(
+            refuse.status, "upgrade_refused", f"Upgrade refused ({refuse.status}, injected fault).", headers
+        )
+    if not _authorized(config, request.headers.get("Authorization")):
+        return _http_error(401, "invalid_api_key", "Missing or invalid API key in the Authorization header.")
+    ws = web.WebSocketResponse(
+        heartbeat=config.ping_interval_s,
+        compress=config.compression,
+        max_msg_size=MAX_FRAME_BYTES,
+        timeout=CLOSE_TIMEOUT_S,
+    )
+    if not ws.can_prepare(request).ok:
+        return _http_error(
+            426, "upgrade_required", "GET /v1/responses needs a WebSocket upgrade.", {"Upgrade": "websocket"}
+        )
+    beta = request.headers.get("OpenAI-Beta")
+    if beta:
+        log.debug("OpenAI-Beta: %s", beta)  # spec §1: accepted, logged, changes nothing
+    await ws.prepare(request)
+    await Session(state, ws, request).run()
+    return ws
+
+
+async def _close_all(app: web.Application) -> None:
+    sessions = list(app[STATE_KEY].sessions.values())
+    await asyncio.gather(*(s.close(1001) for s in sessions), return_exceptions=True)
+
+
+def build_app(config: ServerConfig) -> web.Application:
+    """The whole server as one application (WebSocket endpoint and admin API on one port)."""
+    app = web.Application()
+    state = ServerState(config)
+    app[STATE_KEY] = state
+    app.router.add_get("/v1/responses", responses_handler)
+    add_admin_routes(app, STATE_KEY)
+    app.on_shutdown.append(_close_all)
+    return app
+
+
+async def serve(
+    config: ServerConfig, *, ready: Callable[[str], None] | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop``); ``ready`` gets ``http://host:port`` once listening."""
+    app = build_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    sock = site._server.sockets[0]  # type: ignore[union-attr]
+    host, port = sock.getsockname()[:2]
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    log.info(
+        "listening on %s seed=%d lifetime=%ss tokens_per_s=%s auth=%s",
+        url,
+        app[STATE_KEY].seed,
+        config.connection_lifetime_s,
+        config.tokens_per_s,
+        "on" if config.api_keys else "off",
+    )
+    if ready is not None:
+        ready(url)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,48 @@
+"""Process-wide state of the reference server: config, seed, store, ids, live sessions, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from typing import TYPE_CHECKING
+
+from loadtests.protocol import IdSource
+
+from .config import ServerConfig
+from .fault_modes import FaultState
+from .store import ResponseStore
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["ServerState"]
+
+log = logging.getLogger("agentsoak.server")
+
+
+class ServerState:
+    """Everything connections share. One per process; never touched from another thread."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**32)
+        self.store = ResponseStore(config.store_capacity)
+        self.ids = IdSource()
+        self.faults = FaultState(self.seed)
+        self.sessions: dict[str, Session] = {}
+        self.responses = 0  # responses created (response.created sent or warm-up answered)
+        self.background: set[asyncio.Future[None]] = set()  # admin-started closes, kept referenced
+        self._indexes = itertools.count(1)
+
+    def next_index(self) -> int:
+        return next(self._indexes)
+
+    def live_sessions(self) -> list[Session]:
+        """Open sessions not already being closed, oldest first (a stable order for seeded picks)."""
+        return sorted((s for s in self.sessions.values() if s.closing is None), key=lambda s: s.index)
+
+    @property
+    def turns_in_flight(self) -> int:
+        return sum(1 for s in self.sessions.values() if s.busy)

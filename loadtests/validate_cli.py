@@ -1,0 +1,106 @@
+"""``agentsoak validate PROFILE``: check a profile without running it.
+
+Prints a short summary and the planned fault windows and exits 0, or prints the error to stderr
+and exits 2. It never prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+from tabulate import tabulate
+
+from faults.schedule import FaultWindow
+from loadtests.profile import Profile, ProfileError, load_profile
+from loadtests.profile_fields import format_duration
+
+__all__ = ["add_profile_arguments", "register_cli", "run_validate", "summary"]
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every profile-taking command shares: PROFILE, --set, --allow-remote."""
+    parser.add_argument("profile", metavar="PROFILE", help="a YAML profile, e.g. profiles/smoke.yaml")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one field (YAML value), e.g. --set load.users=50 --set faults=[]; repeatable",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a target or proxy outside 127.0.0.0/8 and ::1",
+    )
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add the ``validate`` subcommand."""
+    parser = subparsers.add_parser("validate", help="check a profile without running it")
+    add_profile_arguments(parser)
+    parser.set_defaults(func=run_validate)
+
+
+def run_validate(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        profile = load_profile(args.profile, args.overrides, allow_remote=args.allow_remote)
+    except ProfileError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    except Exception as exc:  # no traceback ever; a bug here is still reported as one line
+        print(f"error: {args.profile}: internal error while validating: {type(exc).__name__}: {exc}", file=err)
+        return 2
+    print(summary(profile), file=out)
+    return 0
+
+
+def _target(p: Profile) -> str:
+    if p.target.kind == "external":
+        key = f", key from ${p.target.api_key_env}" if p.target.api_key_env else ""
+        return f"external {p.target.url}{key}"
+    return "embedded reference server"
+
+
+def _details(w: FaultWindow) -> str:
+    attrs = w.spec.ledger_attributes()
+    return " ".join(f"{k}={v}" for k, v in attrs.items() if v is not None)
+
+
+def summary(p: Profile) -> str:
+    """The human summary ``validate`` prints."""
+    load = p.load
+    lines = [
+        f"profile   {p.name} (seed {p.seed}, output {p.output_dir}/)",
+        f"target    {_target(p)}",
+        f"proxy     {p.proxy.kind}{' ' + p.proxy.url if p.proxy.url else ''}",
+        f"load      {load.users} users, spawn {load.spawn_rate:g}/s, {format_duration(load.duration_s)}, "
+        f"processes {load.processes}",
+        f"agent     store={str(p.agent.store).lower()}, {p.agent.turns_per_session} turns/session, "
+        f"full_resend={str(p.agent.recovery.full_resend).lower()}",
+    ]
+    windows = p.plan()
+    if not windows:
+        lines.append("faults    none")
+    else:
+        rows = [
+            [
+                w.fault,
+                w.spec.ledger_type,
+                format_duration(w.start_s),
+                "-" if w.end_s is None and w.spec.duration_s == 0 else format_duration(w.end_s or load.duration_s),
+                f"{w.spec.share:g}",
+                _details(w),
+            ]
+            for w in windows
+        ]
+        lines.append(f"faults    {len(windows)} planned")
+        lines.append(tabulate(rows, headers=["fault", "type", "start", "end", "share", "details"]))
+    if p.checks:
+        lines.append("checks    " + ", ".join(f"{k}={v}" for k, v in p.checks.items()))
+    lines.append("ok")
+    return "\n".join(lines)

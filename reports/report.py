@@ -1,0 +1,213 @@
+"""A run directory in, a ``Report`` out; and the files a report is written to.
+
+``build_report`` reads only the run directory: ``profile.resolved.yaml`` (its ``checks:`` are the
+threshold overrides), ``ledger/*.jsonl`` and ``run.json``. A run is *partial* when ``run.json`` is
+missing, the ledger has no ``run_stop``, or a ledger file ends in a cut line; a partial run still
+gets a full report, flagged at the top of every rendering.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from reports.errors import RunDirError
+from reports.ledger import LedgerReadStats, iter_ledger, ledger_files
+from reports.recovery import FaultRecovery, fault_recoveries
+from reports.summary import RunSummary, summarize
+from reports.thresholds import Thresholds
+from reports.verify import FAIL, Check, digests_available, verify
+
+__all__ = ["Report", "build_report", "write_report", "exit_code", "render_terminal", "EXIT_PASS", "EXIT_FAIL",
+           "EXIT_BROKEN"]
+
+EXIT_PASS, EXIT_FAIL, EXIT_BROKEN = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the renderers show: checks first, then the summary they were computed from."""
+
+    run_dir: Path
+    name: str
+    seed: Any
+    thresholds: Thresholds
+    checks: tuple[Check, ...]
+    summary: RunSummary
+    recoveries: tuple[FaultRecovery, ...]
+    partial: bool
+    partial_reasons: tuple[str, ...]
+    run_status: str | None  # run.json status, None when absent
+    exit_reason: str | None
+    notes: tuple[str, ...]
+    ledger_files: int
+    ledger_lines: int
+    bad_lines: int
+    generated_at: str
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.verdict == FAIL)
+
+    @property
+    def broken(self) -> str | None:
+        """Why the run itself broke (exit 2), or None."""
+        if self.run_status == "error":
+            return f"run.json status is error ({self.exit_reason or 'no reason given'})"
+        if self.summary.run.stop_reason == "error":
+            return f"run_stop reason is error ({self.summary.run.stop_error or 'no error text'})"
+        if self.summary.agent_events == 0:
+            return "the ledger has no agent events: no agent ever ran"
+        if self.partial:
+            return "partial run (" + "; ".join(self.partial_reasons) + ")"
+        return None
+
+    @property
+    def verdict(self) -> str:
+        """``BROKEN``, ``FAIL`` or ``PASS``: the headline."""
+        return "BROKEN" if self.broken else "FAIL" if self.failed else "PASS"
+
+
+def exit_code(report: Report) -> int:
+    """0 when every check passes, 1 when a check fails, 2 when the run itself broke (incl. partial)."""
+    if report.broken:
+        return EXIT_BROKEN
+    return EXIT_FAIL if report.failed else EXIT_PASS
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunDirError(f"{path}: unreadable profile: {first}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: the resolved profile is not a mapping")
+    return data
+
+
+def _cut_files(run_dir: Path) -> list[str]:
+    """Ledger files whose last byte is not a newline: their last line was cut short."""
+    cut = []
+    for path in ledger_files(run_dir):
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                if fh.tell() == 0:
+                    continue
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    cut.append(path.name)
+        except OSError:
+            cut.append(path.name)
+    return cut
+
+
+def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] | None = None) -> Report:
+    """Read a run directory and verify it. Raises ``RunDirError``/``ThresholdError`` on bad input.
+
+    ``run_status`` stands in for ``run.json`` when the caller has not written it yet (``agentsoak
+    run`` building the report in-process).
+    """
+    rd = Path(run_dir)
+    if not rd.is_dir():
+        raise RunDirError(f"{rd}: no such run directory")
+    profile_path = rd / "profile.resolved.yaml"
+    if not (rd / "ledger").is_dir():
+        raise RunDirError(f"{rd}: not a run directory (no ledger/ inside)")
+    notes: list[str] = []
+    partial: list[str] = []
+    if profile_path.is_file():
+        profile = _read_yaml(profile_path)
+    else:
+        profile = {}
+        notes.append("profile.resolved.yaml is missing: default thresholds used")
+    thresholds = Thresholds.from_mapping(profile.get("checks"))
+
+    status: dict[str, Any] | None = run_status
+    if status is None and (rd / "run.json").is_file():
+        try:
+            loaded = orjson.loads((rd / "run.json").read_bytes())
+            status = loaded if isinstance(loaded, dict) else None
+        except (OSError, orjson.JSONDecodeError):
+            status = None
+        if status is None:
+            partial.append("run.json is unreadable")
+    elif status is None:
+        partial.append("run.json is missing (the run did not finish)")
+
+    stats = LedgerReadStats()
+    summary = summarize(iter_ledger(rd, stats))
+    if stats.files == 0:
+        partial.append("the ledger is empty (no ledger/*.jsonl)")
+    if not summary.run.stopped:
+        partial.append("the ledger has no run_stop event")
+    cut = _cut_files(rd)
+    if cut:
+        partial.append("ledger file(s) end in a cut line: " + ", ".join(cut))
+    if stats.bad_lines:
+        notes.append(f"{stats.bad_lines} ledger line(s) could not be parsed and were skipped "
+                     f"(e.g. {', '.join(stats.bad_examples)})")
+    if stats.newer_version_lines:
+        notes.append(f"{stats.newer_version_lines} ledger line(s) have a newer schema version than this reader")
+    if not digests_available(summary) and summary.turns:
+        notes.append("The target sends no context digests: conversation integrity is judged from protocol-level "
+                     "evidence only (previous_response_not_found followed by a full resend; response ids chaining).")
+    if partial:
+        notes.append("Partial run: turns in flight when it stopped count as lost; events after the crash are missing.")
+
+    checks = tuple(verify(summary, thresholds))
+    return Report(
+        run_dir=rd,
+        name=str(profile.get("name") or summary.run.profile or rd.name),
+        seed=profile.get("seed", summary.run.seed),
+        thresholds=thresholds,
+        checks=checks,
+        summary=summary,
+        recoveries=fault_recoveries(summary, thresholds),
+        partial=bool(partial),
+        partial_reasons=tuple(partial),
+        run_status=str(status.get("status")) if status and status.get("status") is not None else None,
+        exit_reason=str(status.get("exit_reason")) if status and status.get("exit_reason") is not None else None,
+        notes=tuple(notes),
+        ledger_files=stats.files,
+        ledger_lines=stats.lines,
+        bad_lines=stats.bad_lines,
+        generated_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def write_report(report: Report, run_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+    """Write report.md, report.html, report.json and junit.xml into ``run_dir``; returns their paths."""
+    from reports.render_html import render_html
+    from reports.render_json import render_json
+    from reports.render_junit import render_junit
+    from reports.render_markdown import render_markdown
+
+    out = Path(run_dir) if run_dir is not None else report.run_dir
+    paths = {
+        "md": out / "report.md",
+        "html": out / "report.html",
+        "json": out / "report.json",
+        "junit": out / "junit.xml",
+    }
+    paths["md"].write_text(render_markdown(report), encoding="utf-8")
+    paths["json"].write_bytes(render_json(report))
+    paths["junit"].write_bytes(render_junit(report))
+    paths["html"].write_text(render_html(report), encoding="utf-8")
+    return paths
+
+
+def render_terminal(report: Report) -> str:
+    """The terminal summary (tabulate tables; checks with PASS/FAIL first)."""
+    from reports.render_terminal import render_terminal as _render
+
+    return _render(report)

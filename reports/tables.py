@@ -1,0 +1,142 @@
+"""The report's tables as (title, headers, rows): one source for the terminal, Markdown and HTML."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from reports.summary import HALF_OPEN_DETECTORS, Dist
+from reports.verify import unrecovered
+
+if TYPE_CHECKING:
+    from reports.report import Report
+
+__all__ = ["Table", "tables", "check_rows", "fmt", "AGENTS_SHOWN"]
+
+Table = tuple[str, list[str], list[list[Any]]]
+AGENTS_SHOWN = 8
+
+
+def fmt(v: Any, digits: int = 1) -> str:
+    """A compact cell: '-' for None, thousands for big numbers, ``digits`` decimals for small floats."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def _agents(agents: tuple[str, ...]) -> str:
+    if not agents:
+        return ""
+    shown = ", ".join(agents[:AGENTS_SHOWN])
+    return shown + (f" (+{len(agents) - AGENTS_SHOWN} more)" if len(agents) > AGENTS_SHOWN else "")
+
+
+def check_rows(report: Report, *, detail_width: int | None = None) -> list[list[Any]]:
+    rows = []
+    for c in report.checks:
+        detail = c.detail
+        if detail_width and len(detail) > detail_width:
+            detail = detail[: detail_width - 1] + "…"
+        rows.append([c.verdict.upper(), c.name, fmt(c.observed), fmt(c.limit), c.unit, _agents(c.agents), detail])
+    return rows
+
+
+def _dist_row(name: str, d: Dist, unit: str) -> list[Any]:
+    return [name, unit, fmt(d.count), fmt(d.p50), fmt(d.p95), fmt(d.p99), fmt(d.max)]
+
+
+def tables(report: Report, *, detail_width: int | None = None) -> list[Table]:
+    """Every table of the report, in order: checks, load, latency, recovery, faults, close codes."""
+    s = report.summary
+    out: list[Table] = [(
+        "Checks",
+        ["Verdict", "Check", "Observed", "Limit", "Unit", "Agents at fault", "Detail"],
+        check_rows(report, detail_width=detail_width),
+    )]
+    failures = s.outcomes.get("failed", 0) + s.outcomes.get("error", 0)
+    completed = s.outcomes.get("completed", 0) + s.outcomes.get("incomplete", 0)
+    cache_total = s.cache["hit"] + s.cache["store"] + s.cache["miss"]
+    out.append((
+        "Load",
+        ["Agents", "Sessions", "Turns", "Attempts", "Completed", "Failures", "Cut", "Stopped",
+         "Output tokens/s", "Cache hits", "Store hydrates", "Cache misses", "Hit ratio"],
+        [[s.agents, s.sessions, s.turns, s.turn_attempts, completed, failures, s.outcomes.get("cut", 0),
+          s.outcomes.get("stopped", 0), fmt(s.output_tokens_per_s), s.cache["hit"], s.cache["store"],
+          s.cache["miss"], _pct(s.cache["hit"] / cache_total if cache_total else None)]],
+    ))
+    recon = Dist.of_values(s.reconnect_times_ms)
+    attempts = Dist.of_values(float(d.attempts) for d in s.disconnects if d.attempts is not None)
+    detect = Dist.of_values(d.silent_ms for d in s.disconnects  # type: ignore[misc]
+                            if d.detected in HALF_OPEN_DETECTORS and d.silent_ms is not None)
+    out.append((
+        "Latency",
+        ["Metric", "Unit", "Count", "p50", "p95", "p99", "Max"],
+        [
+            _dist_row("TTFT", s.ttft_ms, "ms"),
+            _dist_row("Turn latency", s.latency_ms, "ms"),
+            _dist_row("Inter-token gap (turn p50)", s.gap_p50_ms, "ms"),
+            _dist_row("Inter-token gap (turn p99)", s.gap_p99_ms, "ms"),
+            _dist_row("Output tokens/s (per turn)", s.tokens_per_s, "tok/s"),
+            _dist_row("Time to reconnect", recon, "ms"),
+            _dist_row("Attempts per recovery", attempts, "attempts"),
+            _dist_row("Half-open detection", detect, "ms"),
+        ],
+    ))
+    modes = s.recovery_modes
+    reconnected = sum(1 for d in s.disconnects if d.ended == "reconnected")
+    out.append((
+        "State-cache recovery",
+        ["Reconnects", "Cache hit", "Store hydrate", "Not found → full resend", "Failed", "No turn after",
+         "Digest mismatches", "Lost turns", "Duplicated turns"],
+        [[reconnected, modes.get("cache_hit", 0), modes.get("store_hydrate", 0), modes.get("full_resend", 0),
+          modes.get("failed", 0), max(0, reconnected - sum(modes.values())),
+          s.integrity.digest_mismatches.count if s.integrity.digests_compared else "n/a (no digests)",
+          s.integrity.lost_turns.count, s.integrity.duplicated_turns.count]],
+    ))
+    out.append((
+        "Recovery per fault",
+        ["Fault", "Type", "Window (s)", "Disconnects", "Reconnects", "Peak reconnects/s", "Spread p10-p90 (s)",
+         "1st attempt p50 (ms)", "Baseline p95 lat/TTFT (ms)", "During p95 lat/TTFT (ms)", "Back after (s)",
+         "Hit ratio before/during/after"],
+        [[r.fault, r.type, f"{r.start:.1f}–{r.end:.1f}", r.disconnects, r.reconnects, r.peak_reconnects_per_s,
+          fmt(r.reconnect_spread_s), fmt(r.first_attempt_ms.p50),
+          f"{fmt(r.baseline_latency_p95_ms)} / {fmt(r.baseline_ttft_p95_ms)}",
+          f"{fmt(r.during_latency_p95_ms)} / {fmt(r.during_ttft_p95_ms)}",
+          fmt(r.recovered_after_s) if r.status == "recovered" else r.status.replace("_", " "),
+          f"{_pct(r.hit_ratio_before)} / {_pct(r.hit_ratio_during)} / {_pct(r.hit_ratio_after)}"]
+         for r in report.recoveries],
+    ))
+    bad, _, _ = unrecovered(s, report.thresholds)
+    by_fault: dict[str, Counter[str]] = {}
+    for d in s.disconnects:
+        by_fault.setdefault(d.fault or "(no fault)", Counter())[d.ended] += 1
+    out.append((
+        "Disconnects by fault",
+        ["Fault", "Disconnects", "Reconnected", "Gave up", "Agent stopped", "Nothing followed"],
+        [[f, sum(c.values()), c["reconnected"], c["gave_up"], c["agent_stopped"], c["run_ended"]]
+         for f, c in by_fault.items()],
+    ))
+    out.append((
+        "Close codes by side",
+        ["Closed by", "Code", "Count"],
+        [[side, "-" if code is None else code, n] for (side, code), n in s.close_codes.items()],
+    ))
+    if s.connect_failures:
+        out.append(("Connect failures", ["Error", "Count"], [[k, v] for k, v in s.connect_failures.items()]))
+    if bad:
+        out.append(("Agents that never recovered", ["Agent"], [[a] for a in bad]))
+    return out

@@ -1,0 +1,213 @@
+"""Synthetic run directories for the report tests, written through ``LedgerWriter`` per docs/ledger.md.
+
+``Scenario`` describes a small healthy run (4 agents, 120 s, one ``drop-all`` fault at 40-45 s
+that disconnects every agent, one cut-and-retried turn, one not_found answered by a full resend);
+each knob breaks exactly one thing so that one check fails and names the right agent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import yaml
+
+from reports.ledger import LedgerWriter
+
+T0 = 1000.0  # mono of the test start
+WALL = 1_767_225_600.0 - T0
+
+
+@dataclass
+class Scenario:
+    agents: int = 4
+    duration_s: float = 120.0
+    fault_at: float = 40.0
+    fault_len: float = 5.0
+    digests: bool = True
+    slow_after_s: float = 3.0  # seconds of elevated latency after the reconnect
+    reconnect_ms: dict[str, float] = field(default_factory=dict)  # per agent, default 600 + 50 i
+    attempts: dict[str, int] = field(default_factory=dict)
+    never_reconnect: tuple[str, ...] = ()
+    give_up: tuple[str, ...] = ()
+    mismatch: tuple[str, int] | None = None  # (agent, turn index)
+    lost: tuple[str, int] | None = None
+    duplicated: tuple[str, int] | None = None
+    chain_break: tuple[str, int] | None = None
+    unanswered_not_found: str | None = None
+    failed_recovery: str | None = None
+    half_open: tuple[str, float] | None = None  # the fault is detected by ping timeout after silent_ms
+    fault_error: bool = False
+    checks: dict = field(default_factory=dict)
+    name: str = "unit"
+    partial: bool = False  # no run.json, no run_stop, and the last line cut
+
+
+def agent_id(i: int) -> str:
+    return f"a1-{i}"
+
+
+class _W:
+    def __init__(self, path: Path) -> None:
+        self.w = LedgerWriter(path)
+
+    def __call__(self, kind: str, at: float, **kw: object) -> None:
+        self.w.write(kind, mono=T0 + at, t=WALL + T0 + at, **kw)
+
+
+def build(run_dir: Path, sc: Scenario | None = None) -> Path:
+    """Write ``sc`` as a run directory under ``run_dir``; returns ``run_dir``."""
+    sc = sc or Scenario()
+    led = run_dir / "ledger"
+    orch, loc, flt = _W(led / "orchestrator-10.jsonl"), _W(led / "locust-20.jsonl"), _W(led / "faults-30.jsonl")
+    profile = {"name": sc.name, "seed": 7, "users": sc.agents, "checks": sc.checks}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "profile.resolved.yaml").write_text(yaml.safe_dump(profile))
+    orch("run_start", -0.5, run_id="r1", profile=sc.name, seed=7, target="embedded", digests=sc.digests,
+         proxy="embedded", users=sc.agents, duration_s=sc.duration_s)
+    orch("test_start", 0.0, users=sc.agents)
+    fid = "drop-all#0"
+    fa, fe = sc.fault_at, sc.fault_at + sc.fault_len
+    flt("fault_apply", fa, fault=fid, type="down", share=1.0, start_s=fa, duration_s=sc.fault_len, attributes={})
+    if sc.fault_error:
+        flt("fault_error", fa + 0.1, fault=fid, type="down", error="toxiproxy: 500")
+    flt("fault_remove", fe, fault=fid, type="down")
+    for i in range(sc.agents):
+        _agent(loc, sc, i)
+    if not sc.partial:
+        orch("test_stop", sc.duration_s)
+        orch("run_stop", sc.duration_s + 0.5, reason="completed")
+    for w in (orch, loc, flt):
+        w.w.close()
+    if sc.partial:
+        with open(led / "locust-20.jsonl", "ab") as fh:
+            fh.write(b'{"v": 1, "kind": "turn_end", "mono": 12')  # cut by kill -9
+    else:
+        (run_dir / "run.json").write_bytes(orjson.dumps({"status": "completed", "exit_reason": "completed"}))
+    return run_dir
+
+
+def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read top to bottom
+    a = agent_id(i)
+    conn_no = 1
+    conn = f"{a}/c{conn_no}"
+    off = 0.1 * i
+    w("agent_start", off, agent=a)
+    w("connect_attempt", off + 0.01, agent=a, conn=conn, attempt=1, reason="initial")
+    w("connect_ok", off + 0.05, agent=a, conn=conn, attempt=1, reason="initial", duration_ms=40.0)
+    last_resp: str | None = None
+    cache_next = "miss"
+    index = 0
+    t = 0.5 + off
+    reconnected_at: float | None = None
+    disconnected = False
+    pending_recovery: str | None = None
+
+    def turn(at: float, *, attempt: int = 1, outcome: str = "completed", prev: str | None = None,
+             mode: str = "incremental", end: bool = True, dur: float = 400.0, ttft: float = 100.0,
+             error_code: str | None = None, cache: str | None = "hit", server_digest: str | None = None) -> str:
+        tid = f"{a}/s1/t{index}"
+        digest = f"dg-{a}-{index}"
+        w("turn_start", at, agent=a, conn=conn, turn=tid, session=1, index=index, attempt=attempt,
+          input_mode=mode, previous_response_id=prev, input_items=index + 1, input_bytes=100 * (index + 1),
+          client_digest=digest)
+        rid = f"resp-{a}-{index}-{attempt}"
+        if end:
+            good = outcome in ("completed", "incomplete")
+            w("turn_end", at + dur / 1000.0, agent=a, conn=conn, turn=tid, attempt=attempt, outcome=outcome,
+              response_id=rid if good else None, error_code=error_code, ttft_ms=ttft if good else None,
+              duration_ms=dur, output_tokens=40 if good else 0, input_tokens=100, cached_tokens=80,
+              gap_p50_ms=5.0, gap_p99_ms=20.0, tokens_per_s=100.0, client_digest=digest,
+              server_digest=(server_digest or digest) if sc.digests and good else None,
+              cache=cache if good else None)
+        return rid
+
+    while t < sc.duration_s - 1.0:
+        if not disconnected and sc.fault_at <= t < sc.fault_at + 1.0:
+            # the fault hits: agent 0 has a turn in flight that is cut
+            dt = sc.fault_at + 0.02 * i
+            in_flight = None
+            if i == 0:
+                turn(dt - 0.2, end=False, prev=last_resp)
+                w("turn_end", dt, agent=a, conn=conn, turn=f"{a}/s1/t{index}", attempt=1, outcome="cut",
+                  response_id=None, error_code=None, ttft_ms=None, duration_ms=200.0, output_tokens=0,
+                  input_tokens=0, cached_tokens=0, gap_p50_ms=None, gap_p99_ms=None, tokens_per_s=None,
+                  client_digest=None, server_digest=None, cache=None)
+                in_flight = f"{a}/s1/t{index}"
+            detected, silent = "eof", 5.0
+            if sc.half_open and sc.half_open[0] == a:
+                detected, silent = "ping_timeout", sc.half_open[1]
+            w("disconnect", dt, agent=a, conn=conn, code=1006, closed_by="network", detected=detected,
+              recoverable=True, in_flight=in_flight, silent_ms=silent)
+            disconnected = True
+            if a in sc.never_reconnect:
+                return
+            rms = sc.reconnect_ms.get(a, 600.0 + 50.0 * i)
+            n = sc.attempts.get(a, 1)
+            for k in range(1, n + 1):
+                conn_no += 1
+                conn = f"{a}/c{conn_no}"
+                w("connect_attempt", dt + 0.4 + 0.01 * i + (k - 1) * 0.05, agent=a, conn=conn, attempt=k,
+                  reason="reconnect")
+                if k < n:
+                    w("connect_fail", dt + 0.41 + (k - 1) * 0.05, agent=a, conn=conn, attempt=k,
+                      reason="reconnect", error="refused", status=None, retry_in_s=0.5)
+            if a in sc.give_up:
+                w("reconnect_giveup", dt + 1.0, agent=a, attempts=n, error="refused")
+                return
+            reconnected_at = dt + rms / 1000.0
+            w("connect_ok", reconnected_at, agent=a, conn=conn, attempt=n, reason="reconnect", duration_ms=40.0)
+            pending_recovery = "store_hydrate"
+            t = reconnected_at + 0.1
+            if i == 0:
+                # retry the cut turn (attempt 2) on the new socket: not lost
+                turn(t, attempt=2, prev=last_resp, cache="store")
+                last_resp = f"resp-{a}-{index}-2"
+                w("recovery", t + 0.4, agent=a, conn=conn, turn=f"{a}/s1/t{index}", mode="store_hydrate",
+                  disconnect_mono=T0 + dt, reconnect_ms=rms, attempts=n)
+                pending_recovery = None
+                index += 1
+                t += 1.0
+            continue
+        slow = reconnected_at is not None and t < reconnected_at + sc.slow_after_s
+        dur, ttft = (1500.0, 450.0) if slow else (400.0 + 10 * (index % 5), 100.0 + 2 * (index % 7))
+        prev, mode = last_resp, "incremental"
+        if sc.chain_break and sc.chain_break == (a, index):
+            prev = "resp-bogus"
+        if pending_recovery is not None:
+            mode_name = pending_recovery
+            if a == agent_id(sc.agents - 1) or a == sc.unanswered_not_found:
+                # the store lost it: previous_response_not_found, then a full resend (a new chain)
+                turn(t, prev=prev, outcome="error", error_code="previous_response_not_found", dur=30.0)
+                t += 0.1
+                if a == sc.unanswered_not_found:
+                    prev, mode = "resp-stale", "incremental"
+                else:
+                    prev, mode = None, "full"
+                mode_name = "full_resend"
+            if a == sc.failed_recovery:
+                mode_name = "failed"
+            rid = turn(t, prev=prev, mode=mode, dur=dur, ttft=ttft, cache="store" if prev else "miss")
+            w("recovery", t + dur / 1000.0, agent=a, conn=conn, turn=f"{a}/s1/t{index}", mode=mode_name,
+              disconnect_mono=T0 + sc.fault_at, reconnect_ms=600.0, attempts=1)
+            pending_recovery = None
+        elif sc.lost == (a, index):
+            turn(t, prev=prev, outcome="cut", end=True)
+            rid = last_resp  # never retried
+        else:
+            sd = "WRONG" if sc.mismatch == (a, index) else None
+            rid = turn(t, prev=prev, mode=mode, dur=dur, ttft=ttft, cache=cache_next, server_digest=sd)
+            cache_next = "hit"
+            if sc.duplicated == (a, index):
+                w("turn_end", t + 0.5, agent=a, conn=conn, turn=f"{a}/s1/t{index}", attempt=1,
+                  outcome="completed", response_id=rid, error_code=None, ttft_ms=ttft, duration_ms=dur,
+                  output_tokens=40, input_tokens=100, cached_tokens=80, gap_p50_ms=5.0, gap_p99_ms=20.0,
+                  tokens_per_s=100.0, client_digest=None, server_digest=None, cache="hit")
+        last_resp = rid
+        index += 1
+        t += 1.0
+    if not sc.partial:
+        w("disconnect", sc.duration_s, agent=a, conn=conn, code=1000, closed_by="client", detected="close_frame",
+          recoverable=False, in_flight=None, silent_ms=1.0)
+        w("agent_stop", sc.duration_s + 0.01, agent=a)

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import orjson
+import pytest
+
+from reports.errors import RunDirError, ThresholdError
+from reports.report import build_report, exit_code, render_terminal, write_report
+
+
+def test_healthy_report_passes_and_writes_every_file(make_run):
+    run = make_run()
+    report = build_report(run)
+    assert exit_code(report) == 0 and report.verdict == "PASS" and not report.partial
+    paths = write_report(report)
+    assert {p.name for p in paths.values()} == {"report.md", "report.html", "report.json", "junit.xml"}
+    assert all(p.is_file() and p.stat().st_size > 0 for p in paths.values())
+
+
+def test_terminal_summary_has_the_demo_figures(make_run):
+    text = render_terminal(build_report(make_run()))
+    assert text.index("Checks") < text.index("Latency")
+    for needle in ("Agents", "Sessions", "Turns", "Failures", "TTFT", "Inter-token gap (turn p50)",
+                   "Inter-token gap (turn p99)", "Output tokens/s", "Turn latency", "Cache hits", "Cache misses",
+                   "p50", "p95", "p99", "PASS  "):
+        assert needle in text, needle
+
+
+def test_failing_check_gives_exit_1_and_junit_marks_it(make_run):
+    report = build_report(make_run(never_reconnect=("a1-3",)))
+    assert exit_code(report) == 1 and report.verdict == "FAIL"
+    write_report(report)
+    root = ET.parse(report.run_dir / "junit.xml").getroot()
+    cases = root.findall(".//testcase")
+    assert len(cases) == len(report.checks)
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert failed == ["reconnect.unrecovered_agents"]
+    assert "a1-3" in cases[0].find("failure").text
+    assert root.find("testsuite").get("failures") == "1"
+    skipped = [c.get("name") for c in cases if c.find("skipped") is not None]
+    assert "reconnect.half_open_detect_ms" in skipped
+
+
+def test_report_json_is_versioned_and_complete(make_run):
+    report = build_report(make_run(mismatch=("a1-0", 3)))
+    write_report(report)
+    doc = orjson.loads((report.run_dir / "report.json").read_bytes())
+    assert doc["schema_version"] == 1 and doc["verdict"] == "FAIL" and doc["exit_code"] == 1
+    bad = [c for c in doc["checks"] if c["verdict"] == "fail"]
+    assert [(c["name"], c["agents"]) for c in bad] == [("context.digest_mismatches", ["a1-0"])]
+    assert doc["summary"]["integrity"]["digest_mismatches"]["examples"] == ["a1-0/s1/t3"]
+    assert len(doc["timeline"]["t"]) == len(doc["timeline"]["connected"]) > 100
+    assert doc["faults"][0]["fault"] == "drop-all#0"
+
+
+def test_partial_run_is_reported_loudly_with_exit_2(make_run):
+    run = make_run(partial=True)
+    report = build_report(run)
+    assert report.partial and exit_code(report) == 2 and report.verdict == "BROKEN"
+    reasons = " ".join(report.partial_reasons)
+    assert "run.json is missing" in reasons and "no run_stop" in reasons and "cut line: locust-20.jsonl" in reasons
+    assert report.checks  # still a full report
+    text = render_terminal(report)
+    assert text.splitlines()[1].startswith("!!! PARTIAL RUN")
+    paths = write_report(report)
+    assert "PARTIAL RUN" in paths["md"].read_text().split("\n## ")[0]
+    assert "PARTIAL RUN" in paths["html"].read_text()[:5_000_000]
+    assert orjson.loads(paths["json"].read_bytes())["run"]["partial"] is True
+
+
+def test_missing_run_json_alone_makes_it_partial(make_run):
+    run = make_run()
+    (run / "run.json").unlink()
+    report = build_report(run)
+    assert report.partial and report.partial_reasons == ("run.json is missing (the run did not finish)",)
+    assert exit_code(report) == 2
+    # the in-process caller can hand the status over before writing run.json
+    assert exit_code(build_report(run, run_status={"status": "completed"})) == 0
+
+
+def test_cut_last_line_alone_makes_it_partial(make_run):
+    run = make_run()
+    with open(run / "ledger" / "faults-30.jsonl", "ab") as fh:
+        fh.write(b'{"v":1,"kind":"fault_rem')
+    report = build_report(run)
+    assert report.partial and "faults-30.jsonl" in report.partial_reasons[0]
+    assert report.bad_lines == 1 and any("could not be parsed" in n for n in report.notes)
+
+
+def test_run_status_error_and_no_agent_events_are_broken(make_run, tmp_path):
+    run = make_run()
+    (run / "run.json").write_bytes(orjson.dumps({"status": "error", "exit_reason": "proxy crashed"}))
+    report = build_report(run)
+    assert exit_code(report) == 2 and "proxy crashed" in report.broken
+    empty = tmp_path / "empty"
+    (empty / "ledger").mkdir(parents=True)
+    (empty / "ledger" / "orchestrator-1.jsonl").write_bytes(
+        b'{"v":1,"kind":"run_start","mono":1.0,"t":1.0}\n{"v":1,"kind":"run_stop","mono":2.0,"t":2.0,"reason":"completed"}\n')
+    (empty / "run.json").write_bytes(b'{"status": "completed"}')
+    report = build_report(empty)
+    assert exit_code(report) == 2 and "no agent events" in report.broken
+
+
+def test_bad_run_directories_raise_clear_errors(tmp_path, make_run):
+    with pytest.raises(RunDirError, match="no such run directory"):
+        build_report(tmp_path / "nope")
+    with pytest.raises(RunDirError, match="not a run directory"):
+        build_report(tmp_path)
+    run = make_run()
+    (run / "profile.resolved.yaml").write_text("checks: [unclosed\n")
+    with pytest.raises(RunDirError, match="unreadable profile"):
+        build_report(run)
+    (run / "profile.resolved.yaml").write_text("checks:\n  max_lost_turn: 1\n")
+    with pytest.raises(ThresholdError, match="did you mean 'max_lost_turns'"):
+        build_report(run)
+
+
+def test_profile_checks_override_the_defaults(make_run):
+    run = make_run(checks={"reconnect_p95_ms": 100})
+    report = build_report(run)
+    assert [c.name for c in report.failed] == ["reconnect.time_p95_ms"]
+    assert exit_code(report) == 1
+
+
+def test_no_digests_note_is_in_the_report(make_run):
+    report = build_report(make_run(digests=False))
+    assert exit_code(report) == 0
+    assert any("sends no context digests" in n for n in report.notes)
+    assert "not available (target sends no digests)" in render_terminal(report)
+
+
+def test_reports_never_import_locust(make_run):
+    import subprocess
+    import sys
+
+    code = ("import sys, reports.cli, reports.report, reports.verify, reports.compare, reports.render_html;"
+            "from reports.report import build_report, write_report; write_report(build_report(sys.argv[1]));"
+            "assert not any(m.split('.')[0] in ('locust', 'gevent') for m in sys.modules), 'locust imported'")
+    proc = subprocess.run([sys.executable, "-c", code, str(make_run())], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
