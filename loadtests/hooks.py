@@ -46,7 +46,7 @@ def _is_master(environment: Any) -> bool:
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any, **_kw: Any) -> None:
-    group = parser.add_argument_group("agentsoak")
+    group = parser  # Locust's parser: include_in_web_ui works only on it, not on argument groups
     group.add_argument("--agentsoak-run-dir", default=None, include_in_web_ui=False,
                        help="Run directory: each Locust process writes ledger/<role>-<pid>.jsonl there.")
     group.add_argument("--seed", type=int, default=None, include_in_web_ui=True,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TurnMetrics", "percentile"]
+__all__ = ["TurnMetrics", "percentile", "MIN_DELTAS_FOR_RATE"]
+
+MIN_DELTAS_FOR_RATE = 10
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -39,10 +41,10 @@ class TurnMetrics:
         """
         gaps = sorted((b - a) * 1000.0 for a, b in zip(delta_times, delta_times[1:], strict=False))
         ttft = None if first_delta_at is None else (first_delta_at - sent_at) * 1000.0
-        stream_s = None if first_delta_at is None else ended_at - first_delta_at
         tps = None
-        if stream_s is not None and output_tokens > 0:
-            tps = output_tokens / stream_s if stream_s > 0 else None
+        n = len(delta_times)
+        if n >= MIN_DELTAS_FOR_RATE and output_tokens > 0 and delta_times[-1] > delta_times[0]:
+            tps = output_tokens * (n - 1) / n / (delta_times[-1] - delta_times[0])
         return cls(
             ttft_ms=ttft,
             duration_ms=(ended_at - sent_at) * 1000.0,

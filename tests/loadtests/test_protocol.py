@@ -55,7 +55,7 @@ def test_text_turn_event_order_matches_spec():
     assert [e["sequence_number"] for e in events] == list(range(10))
     done = events[-1]["response"]
     assert done["status"] == "completed" and done["output"][0]["content"][0]["text"] == "Hello"
-    assert done["usage"]["input_tokens_details"] == {"cached_tokens": 0}
+    assert done["usage"]["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 5}
     assert events[0]["response"]["output"] == [] and events[0]["response"]["usage"] is None
     assert events[4]["item_id"] == events[2]["item"]["id"]
 
