@@ -176,12 +176,18 @@ class Agent:
             link = self._connect_with_backoff(reason)
             if link is None:
                 return
-            self._read_until_dead(link)
-            reason = "reconnect"
+            detected = self._read_until_dead(link)
+            reason = "rotate" if detected == "rotate" else "reconnect"
 
     def _connect_with_backoff(self, reason: str) -> _Link | None:
+        """Connect, retrying with backoff. A reconnect waits before its first attempt too, as the SDKs do
+        (that wait is what spreads a reconnect storm); the very first connect of an agent does not."""
+        policy = self.config.reconnect
         attempt = 0
+        wait = policy.delay(1, self.rng) if reason == "reconnect" else 0.0  # initial and rotate go at once
         while not self._stopped.is_set():
+            if wait > 0 and self._stopped.wait(wait):
+                return None
             attempt += 1
             self._conn_seq += 1
             conn_id = f"{self.id}/c{self._conn_seq}"
@@ -191,21 +197,18 @@ class Agent:
                 ws = self._open_socket()
             except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
                 status = getattr(exc, "status_code", None)
-                retry_after = _retry_after(exc)
-                giving_up = attempt > self.config.reconnect.max_retries
-                delay = None if giving_up else max(self.config.reconnect.delay(attempt, self.rng), retry_after or 0)
+                retries_used = attempt if reason == "reconnect" else attempt - 1
+                giving_up = retries_used >= policy.max_retries
+                wait = max(policy.delay(retries_used + 1, self.rng), _retry_after(exc) or 0.0)
                 self.sink("connect_fail", agent=self.id, conn=conn_id, attempt=attempt, reason=reason,
-                          error=_describe(exc), status=status, retry_in_s=delay)
+                          error=_describe(exc), status=status, retry_in_s=None if giving_up else wait)
                 self.on_request("WS", "connect", (time.monotonic() - started) * 1000.0, 0, exc)
                 if giving_up:
+                    # Like an app restarting its agent: record the give-up, cool down, start a new sequence.
                     self.sink("reconnect_giveup", agent=self.id, attempts=attempt, error=_describe(exc))
                     self._given_up = True
-                    if self._stopped.wait(self.config.reconnect.cooldown):
-                        return None
                     attempt = 0
-                    continue
-                if self._stopped.wait(delay):
-                    return None
+                    wait = policy.cooldown
                 continue
             now = time.monotonic()
             duration_ms = (now - started) * 1000.0
@@ -237,7 +240,8 @@ class Agent:
         ws.settimeout(None)
         return ws
 
-    def _read_until_dead(self, link: _Link) -> None:
+    def _read_until_dead(self, link: _Link) -> str:
+        """Read frames until the socket dies; returns how the death was detected."""
         keepalive = threading.Thread(target=self._keepalive, args=(link,), name=f"ping-{self.id}", daemon=True)
         keepalive.start()
         code: int | None = None
@@ -272,6 +276,7 @@ class Agent:
             closed_by = "server" if link.death == "limit_error" else "client"
             code = code if link.death == "limit_error" and code not in (None, 1006) else None
         self._on_dead(link, code=code, detected=detected, closed_by=closed_by)
+        return detected
 
     def _keepalive(self, link: _Link) -> None:
         cfg = self.config
