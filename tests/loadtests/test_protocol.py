@@ -8,9 +8,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadtests.protocol import (
-    EMPTY_DIGEST, Conversation, ErrorCode, IdSource, LocalProtocolError, Notice, ProtocolError,
-    RemoteProtocolError, ResponseBuilder, ResponseCreate, TextDelta, TurnState, UnknownEvent, digest_items, dumps,
-    error_envelope, extend_digest, item_tokens, parse_client_message, parse_server_event, usage,
+    EMPTY_DIGEST,
+    Conversation,
+    ErrorCode,
+    IdSource,
+    LocalProtocolError,
+    Notice,
+    ProtocolError,
+    RemoteProtocolError,
+    ResponseBuilder,
+    ResponseCreate,
+    TextDelta,
+    TurnState,
+    UnknownEvent,
+    digest_items,
+    dumps,
+    error_envelope,
+    extend_digest,
+    item_tokens,
+    parse_client_message,
+    parse_server_event,
+    usage,
 )
 
 USER = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Find fizz_buzz()"}]}
