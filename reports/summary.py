@@ -129,6 +129,22 @@ class Disconnect:
     reconnect_ms: float | None
     attempts: int | None
     first_attempt_ms: float | None
+    fault_end_at: float | None = None  # end of the standing fault window this disconnect fell in
+
+    @property
+    def clear_reconnect_ms(self) -> float | None:
+        """Time to reconnect not counting time the fault still stood.
+
+        A disconnect inside a standing fault window (a ``down``, a black-holing toxic) cannot reconnect
+        before the fault clears, whatever the backoff; this measures from ``max(disconnect, window end)``
+        when the reconnect came after the window ended, else the raw time.
+        """
+        if self.reconnect_ms is None:
+            return None
+        ok_at = self.at + self.reconnect_ms / 1000.0
+        if self.fault_end_at is None or ok_at <= self.fault_end_at:
+            return self.reconnect_ms
+        return (ok_at - max(self.at, self.fault_end_at)) * 1000.0
 
 
 @dataclass(frozen=True)
@@ -209,6 +225,10 @@ class RunSummary:
     @property
     def reconnect_times_ms(self) -> list[float]:
         return [d.reconnect_ms for d in self.disconnects if d.reconnect_ms is not None]
+
+    @property
+    def clear_reconnect_times_ms(self) -> list[float]:
+        return [d.clear_reconnect_ms for d in self.disconnects if d.clear_reconnect_ms is not None]
 
     @property
     def output_tokens_per_s(self) -> float | None:
@@ -591,6 +611,10 @@ class _Accumulator:
                     best = f
             return best.fault if best is not None else None
 
+        def standing_end(at: float) -> float | None:
+            ends = [f.end for f in faults if f.end > f.start and f.start <= at <= f.end]
+            return max(ends) if ends else None
+
         for agent, log in self.conn_log.items():
             log.sort(key=lambda e: (e[0], e[2]))
             pending: tuple[Any, ...] | None = None
@@ -610,6 +634,7 @@ class _Accumulator:
                     reconnect_ms=(ok[0] - mono) * 1000.0 if ok is not None else None,
                     attempts=attempts,
                     first_attempt_ms=(first_attempt - mono) * 1000.0 if first_attempt is not None else None,
+                    fault_end_at=standing_end(at),
                 ))
                 pending = None
                 first_attempt = None

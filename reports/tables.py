@@ -79,6 +79,7 @@ def tables(report: Report, *, detail_width: int | None = None) -> list[Table]:
           s.cache["miss"], _pct(s.cache["hit"] / cache_total if cache_total else None)]],
     ))
     recon = Dist.of_values(s.reconnect_times_ms)
+    recon_clear = Dist.of_values(s.clear_reconnect_times_ms)
     attempts = Dist.of_values(float(d.attempts) for d in s.disconnects if d.attempts is not None)
     detect = Dist.of_values(d.silent_ms for d in s.disconnects  # type: ignore[misc]
                             if d.detected in HALF_OPEN_DETECTORS and d.silent_ms is not None)
@@ -92,6 +93,7 @@ def tables(report: Report, *, detail_width: int | None = None) -> list[Table]:
             _dist_row("Inter-token gap (turn p99)", s.gap_p99_ms, "ms"),
             _dist_row("Output tokens/s (per turn)", s.tokens_per_s, "tok/s"),
             _dist_row("Time to reconnect", recon, "ms"),
+            _dist_row("  after the fault cleared", recon_clear, "ms"),
             _dist_row("Attempts per recovery", attempts, "attempts"),
             _dist_row("Half-open detection", detect, "ms"),
         ],
