@@ -146,12 +146,10 @@ class Agent:
         self._stopped.set()
         with self._lock:
             link = self._link
-            pending = self.conversation.in_flight
-        if pending is not None:
-            result = self.conversation.cut(time.monotonic())
-            if result is not None:
-                self._record_turn_end(result, outcome="stopped")
-                self._deliver(result)
+            result = self.conversation.cut(time.monotonic())  # None when no turn is in flight
+        if result is not None:
+            self._record_turn_end(result, outcome="stopped")
+            self._deliver(result)
         if link is not None:
             try:
                 link.ws.close(status=1000, timeout=1)
@@ -349,6 +347,9 @@ class Agent:
         except Exception:  # noqa: BLE001
             pass
         if self._stopped.is_set():
+            if result is not None:  # the socket died as we stopped: the turn ends "stopped", not lost
+                self._record_turn_end(result, outcome="stopped")
+                self._deliver(result)
             return
         recoverable = code is None or code in RECOVERABLE_CLOSE_CODES
         self.sink("disconnect", agent=self.id, conn=link.conn_id, code=code, closed_by=closed_by, detected=detected,
@@ -408,13 +409,19 @@ class Agent:
             if not self._turn_done.wait(self.config.turn_timeout):
                 self._kill(link, "idle_timeout")
                 self._turn_done.wait(5.0)
-            if self._stopped.is_set():
-                raise AgentStopped(self.id)
             result = self._turn_result
             if result is None:
+                if self._stopped.is_set():
+                    raise AgentStopped(self.id)
                 continue
-            if result.outcome != "cut":
+            if result.outcome != "cut":  # cuts were recorded where they were seen (_on_dead, stop)
                 self._record_turn_end(result, conn=link.conn_id)
+            if self._stopped.is_set():
+                # A turn that completed just as the agent stopped still counts; a cut one was recorded as
+                # "stopped" by stop() and is no failure.
+                if result.ok:
+                    self._fire_turn(result)
+                raise AgentStopped(self.id)
             self._fire_turn(result)
             if result.ok:
                 self._record_recovery(result, link.conn_id, full)
