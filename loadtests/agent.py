@@ -148,7 +148,7 @@ class Agent:
             link = self._link
             result = self.conversation.cut(time.monotonic())  # None when no turn is in flight
         if result is not None:
-            self._record_turn_end(result, outcome="stopped")
+            self._record_turn_end(result, outcome="stopped", conn=link.conn_id if link else None)
             self._deliver(result)
         if link is not None:
             try:
@@ -332,6 +332,9 @@ class Agent:
                 # Unsolicited limit error: this socket is done; reconnect now rather than wait for the Close.
                 self._kill(link, "limit_error")
             return
+        # Recorded here, where the turn ends, not in the task: the task greenlet may be killed by Locust
+        # at the end of the test between the result and its bookkeeping.
+        self._record_turn_end(outcome, conn=link.conn_id)
         self._deliver(outcome)
 
     def _on_dead(self, link: _Link, *, code: int | None, detected: str, closed_by: str) -> None:
@@ -348,7 +351,7 @@ class Agent:
             pass
         if self._stopped.is_set():
             if result is not None:  # the socket died as we stopped: the turn ends "stopped", not lost
-                self._record_turn_end(result, outcome="stopped")
+                self._record_turn_end(result, outcome="stopped", conn=link.conn_id)
                 self._deliver(result)
             return
         recoverable = code is None or code in RECOVERABLE_CLOSE_CODES
@@ -358,7 +361,7 @@ class Agent:
         if detected != "rotate":
             self._outage = _Outage(disconnect_mono=now)
         if result is not None:
-            self._record_turn_end(result)
+            self._record_turn_end(result, conn=link.conn_id)
             self._deliver(result)
 
     # ------------------------------------------------------------------ task side
@@ -414,11 +417,9 @@ class Agent:
                 if self._stopped.is_set():
                     raise AgentStopped(self.id)
                 continue
-            if result.outcome != "cut":  # cuts were recorded where they were seen (_on_dead, stop)
-                self._record_turn_end(result, conn=link.conn_id)
             if self._stopped.is_set():
-                # A turn that completed just as the agent stopped still counts; a cut one was recorded as
-                # "stopped" by stop() and is no failure.
+                # A turn that completed just as the agent stopped still counts; a cut one was recorded
+                # as "stopped" and is no failure.
                 if result.ok:
                     self._fire_turn(result)
                 raise AgentStopped(self.id)
@@ -454,10 +455,9 @@ class Agent:
         if result.ok and m.ttft_ms is not None:
             self.on_request("WS", "ttft", m.ttft_ms, 0, None)
 
-    def _record_turn_end(self, result: TurnResult, *, outcome: str | None = None, conn: str | None = None) -> None:
+    def _record_turn_end(self, result: TurnResult, *, conn: str | None, outcome: str | None = None) -> None:
         m = result.metrics
-        link = self._link
-        self.sink("turn_end", agent=self.id, conn=conn or (link.conn_id if link else None), turn=result.turn_id,
+        self.sink("turn_end", agent=self.id, conn=conn, turn=result.turn_id,
                   attempt=result.attempt, outcome=outcome or result.outcome, response_id=result.response_id,
                   error_code=result.error_code, ttft_ms=m.ttft_ms, duration_ms=m.duration_ms,
                   output_tokens=m.output_tokens, input_tokens=m.input_tokens, cached_tokens=m.cached_tokens,
