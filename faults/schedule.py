@@ -112,7 +112,7 @@ class FaultWindow:
 
     fault: str
     start_s: float
-    end_s: float | None  # None: instantaneous, or standing until the test ends
+    end_s: float | None  # None: instantaneous; a fault without a duration ends with the test
     spec: FaultSpec
 
 
@@ -129,7 +129,7 @@ def plan(faults: Sequence[FaultSpec], duration_s: float) -> list[FaultWindow]:
     """Expand ``faults`` into windows that start before ``duration_s``, ordered by start time.
 
     A repeating entry (``every_s``) starts at ``at_s``, ``at_s + every_s``, ... until the test ends.
-    Ties keep the timeline's order.
+    A standing fault without a duration ends at ``duration_s``. Ties keep the timeline's order.
     """
     windows: list[tuple[float, int, int, FaultWindow]] = []
     for order, spec in enumerate(faults):
@@ -137,7 +137,12 @@ def plan(faults: Sequence[FaultSpec], duration_s: float) -> list[FaultWindow]:
             start = spec.at_s + k * (spec.every_s or 0.0)
             if start >= duration_s:
                 break
-            end = start + spec.duration_s if spec.duration_s > 0 and spec.kind not in INSTANT_KINDS else None
+            if spec.kind in INSTANT_KINDS:
+                end = None
+            elif spec.duration_s > 0:
+                end = start + spec.duration_s
+            else:
+                end = max(duration_s, start)  # standing until the test ends
             windows.append((start, order, k, FaultWindow(f"{spec.name}#{k}", start, end, spec)))
     windows.sort(key=lambda w: w[:3])
     return [w[3] for w in windows]
@@ -200,7 +205,10 @@ class FaultSchedule:
         sink: ``sink(kind, **fields)``, e.g. ``LedgerWriter.write``.
         clock, sleep: injectable for tests; ``clock`` must be monotonic seconds.
 
-    A failing apply or removal records ``fault_error`` and the schedule carries on.
+    A failing apply or removal records ``fault_error`` and the schedule carries on. ``fault_apply``
+    and ``fault_remove`` carry ``t``/``mono`` taken just before the backend call (so effects follow
+    them in the ledger); ``fault_apply`` adds ``call_ms`` (how long the call took) and, for protocol
+    faults, ``affected`` (the server's count).
     """
 
     def __init__(
@@ -294,13 +302,14 @@ class FaultSchedule:
 
     def _apply(self, w: FaultWindow) -> None:
         spec = w.spec
+        stamp = _stamp()  # taken before the call, so every effect of the fault follows its fault_apply
         try:
             reply = self._do_apply(w)
         except Exception as exc:
             self._record("fault_error", fault=w.fault, type=spec.ledger_type, error=_describe(exc))
             return
-        duration = 0.0 if w.end_s is None else w.end_s - w.start_s
-        extra: dict[str, Any] = {}
+        duration = 0.0 if w.end_s is None else w.end_s - w.start_s  # planned; 0 for instant faults
+        extra: dict[str, Any] = {"call_ms": round((time.monotonic() - stamp["mono"]) * 1000, 3), **stamp}
         if isinstance(reply, dict) and "affected" in reply:
             extra["affected"] = reply["affected"]
         self._record(
@@ -309,7 +318,7 @@ class FaultSchedule:
             type=spec.ledger_type,
             share=spec.effective_toxicity if spec.kind == "toxic" else spec.share,
             start_s=w.start_s,
-            duration_s=duration if spec.kind in INSTANT_KINDS or w.end_s is not None else None,
+            duration_s=duration,
             attributes=spec.ledger_attributes(),
             **extra,
         )
@@ -320,12 +329,13 @@ class FaultSchedule:
 
     def _remove(self, w: FaultWindow) -> None:
         self._active.pop(w.fault, None)
+        stamp = _stamp()  # as for apply: effects of the removal (e.g. a timeout toxic's closes) follow it
         try:
             self._do_remove(w)
         except Exception as exc:
             self._record("fault_error", fault=w.fault, type=w.spec.ledger_type, error=_describe(exc))
             return
-        self._record("fault_remove", fault=w.fault, type=w.spec.ledger_type)
+        self._record("fault_remove", fault=w.fault, type=w.spec.ledger_type, **stamp)
 
     def _need_toxics(self) -> ToxicBackend:
         if self._toxics is None:
@@ -379,6 +389,11 @@ class FaultSchedule:
             self._need_admin().clear_stall()
         elif kind == "refuse":
             self._need_admin().clear_refuse()
+
+
+def _stamp() -> dict[str, float]:
+    """Ledger timestamps (wall ``t``, ``mono``) of now; real clocks even when ``clock`` is injected."""
+    return {"t": time.time(), "mono": time.monotonic()}
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -83,7 +83,11 @@ class At:
     def child(self, key: Any, container: Any) -> At:
         """The position of ``container[key]``; a non-string mapping key is shown by its repr."""
         lines = getattr(container, "lines", None) or {}
-        label = key if isinstance(key, str) or (isinstance(key, int) and isinstance(container, list)) else repr(key)
+        label = (
+            key
+            if isinstance(key, str) or (isinstance(key, int) and isinstance(container, list))
+            else repr(key)
+        )
         return At(self.origin, (*self.path, label), lines.get(key, self.line))
 
     @property
@@ -117,9 +121,20 @@ def nearest(word: Any, options: Iterable[str]) -> str | None:
 
 
 class Section:
-    """A raw mapping with a fixed set of keys; ``get`` reads one key through a reader."""
+    """A raw mapping with a fixed set of keys; ``get`` reads one key through a reader.
 
-    def __init__(self, value: Any, at: At, keys: Sequence[str], *, what: str = "a mapping") -> None:
+    ``forbidden`` maps keys that must never appear (such as ``api_key``) to (message, expected).
+    """
+
+    def __init__(
+        self,
+        value: Any,
+        at: At,
+        keys: Sequence[str],
+        *,
+        what: str = "a mapping",
+        forbidden: Mapping[str, tuple[str, str | None]] | None = None,
+    ) -> None:
         if value is None:
             value = LineMap()
         if not isinstance(value, dict):
@@ -127,6 +142,9 @@ class Section:
         for key in value:
             if not isinstance(key, str):
                 raise at.child(key, value).error(f"keys must be strings, got {_show(key)}")
+            if forbidden and key in forbidden:
+                message, expected = forbidden[key]
+                raise at.child(key, value).error(message, expected=expected)
             if key not in keys:
                 raise at.child(key, value).error(
                     "unknown key", expected=f"one of {', '.join(sorted(keys))}", suggestion=nearest(key, keys)

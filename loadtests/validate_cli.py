@@ -53,7 +53,9 @@ def run_validate(args: argparse.Namespace, *, out: TextIO | None = None, err: Te
         print(f"error: {exc}", file=err)
         return 2
     except Exception as exc:  # no traceback ever; a bug here is still reported as one line
-        print(f"error: {args.profile}: internal error while validating: {type(exc).__name__}: {exc}", file=err)
+        print(
+            f"error: {args.profile}: internal error while validating: {type(exc).__name__}: {exc}", file=err
+        )
         return 2
     print(summary(profile), file=out)
     return 0
@@ -92,7 +94,7 @@ def summary(p: Profile) -> str:
                 w.fault,
                 w.spec.ledger_type,
                 format_duration(w.start_s),
-                "-" if w.end_s is None and w.spec.duration_s == 0 else format_duration(w.end_s or load.duration_s),
+                "-" if w.end_s is None else format_duration(w.end_s),
                 f"{w.spec.share:g}",
                 _details(w),
             ]

@@ -267,7 +267,7 @@ def test_toxic_timeout_is_half_open_and_only_keepalive_detects_it(rig):
     r.finish()
     r.check_common()
     apply = r.fault("fault_apply", "black-hole#0")
-    for aid, sink in r.sinks.items():
+    for sink in r.sinks.values():
         first = next(e for e in sink.of("disconnect") if e["mono"] >= apply["mono"])
         assert first["detected"] == "ping_timeout", first
         assert first["closed_by"] == "client" and first["code"] is None
@@ -284,7 +284,7 @@ def test_down_refuses_connects_during_the_window_and_agents_reconnect_after(rig)
     r.check_common()
     apply, remove = r.fault("fault_apply", "outage#0"), r.fault("fault_remove", "outage#0")
     assert apply["type"] == "down"
-    for aid, sink in r.sinks.items():
+    for sink in r.sinks.values():
         drop = next(e for e in sink.of("disconnect") if e["mono"] >= apply["mono"])
         assert drop["mono"] - apply["mono"] < 0.5 and drop["code"] == 1006
         fails = [e for e in sink.of("connect_fail") if apply["mono"] <= e["mono"] <= remove["mono"] + 0.05]
@@ -320,7 +320,7 @@ def test_limit_sends_the_exact_error_and_agents_reconnect(rig):
     r.settle()
     r.finish()
     r.check_common()
-    for aid, sink in r.sinks.items():
+    for sink in r.sinks.values():
         (drop,) = sink.of("disconnect")
         assert drop["detected"] == "limit_error" and drop["closed_by"] == "server", drop
         assert any(e["mono"] > drop["mono"] and e["reason"] == "reconnect" for e in sink.of("connect_ok"))
@@ -349,7 +349,7 @@ def test_evict_next_turn_hydrates_from_store_or_resends_in_full(rig, store):
     apply = r.fault("fault_apply", "evict#0")
     assert apply["affected"] == 4
     judged = 0
-    for aid, sink in r.sinks.items():
+    for sink in r.sinks.values():
         if not _idle_at(sink, apply["mono"]):
             continue
         judged += 1
@@ -376,7 +376,7 @@ def test_wipe_store_then_close_recovers_by_full_resend(rig):
     r.check_common()
     wipe, close = r.fault("fault_apply", "wipe#0"), r.fault("fault_apply", "restart#0")
     assert wipe["type"] == "wipe_store" and wipe["affected"] > 0 and close["mono"] >= wipe["mono"]
-    for aid, sink in r.sinks.items():
+    for sink in r.sinks.values():
         (rec,) = sink.of("recovery")
         assert rec["mode"] == "full_resend", rec
         assert any(e["error_code"] == "previous_response_not_found" for e in sink.of("turn_end", turn=rec["turn"]))
@@ -419,7 +419,7 @@ def test_refuse_fails_reconnects_with_the_status_and_429_honours_retry_after(rig
     r.check_common()
     apply, remove = r.fault("fault_apply", "refuse#0"), r.fault("fault_remove", "refuse#0")
     assert apply["type"] == "refuse" and apply["attributes"]["status"] == status
-    for aid, sink in r.sinks.items():
+    for sink in r.sinks.values():
         fails = sink.of("connect_fail")
         assert fails and all(e["status"] == status for e in fails), fails
         assert all(apply["mono"] <= e["mono"] <= remove["mono"] + 0.1 for e in fails)

@@ -73,6 +73,8 @@ class Sink:
         self.events: list[tuple[float, str, dict]] = []
 
     def __call__(self, kind: str, **fields) -> None:
+        for key in ("t", "mono", "call_ms"):  # real-clock stamps; checked in the threaded test
+            fields.pop(key, None)
         self.events.append((self.clock(), kind, fields))
 
     def kinds(self) -> list[tuple[float, str, str]]:
@@ -110,15 +112,15 @@ def test_plan_orders_by_start_and_keeps_timeline_order_on_ties():
     assert [w.fault for w in plan([a, b, c], 60)] == ["b#0", "a#0", "c#0"]
 
 
-def test_plan_drops_faults_after_the_end_and_marks_open_windows():
-    """Instant faults and standing faults without a duration have no end; late faults never run."""
+def test_plan_drops_late_faults_and_ends_open_ones_with_the_test():
+    """Instant faults have no end; a standing fault without a duration ends with the test."""
     specs = [
         FaultSpec("late", "close", at_s=60, code=1001),
         FaultSpec("drop", "close", at_s=1, code=1006),
         FaultSpec("forever", "toxic", at_s=2, type="timeout"),
     ]
     windows = plan(specs, 60)
-    assert [(w.fault, w.end_s) for w in windows] == [("drop#0", None), ("forever#0", None)]
+    assert [(w.fault, w.end_s) for w in windows] == [("drop#0", None), ("forever#0", 60)]
 
 
 def test_toxic_name_is_safe_in_a_url_path():
@@ -130,7 +132,9 @@ def test_toxic_name_is_safe_in_a_url_path():
 
 
 def test_toxic_is_added_at_start_and_removed_at_end_with_share_as_toxicity():
-    spec = FaultSpec("slow", "toxic", at_s=15, duration_s=10, share=0.4, type="latency", attributes={"latency": 250})
+    spec = FaultSpec(
+        "slow", "toxic", at_s=15, duration_s=10, share=0.4, type="latency", attributes={"latency": 250}
+    )
     sched, toxics, _, sink, _ = make([spec])
     sched.run()
     assert toxics.calls == [
@@ -147,7 +151,9 @@ def test_toxic_is_added_at_start_and_removed_at_end_with_share_as_toxicity():
 
 
 def test_explicit_toxicity_wins_over_share():
-    spec = FaultSpec("t", "toxic", at_s=0, duration_s=1, share=1.0, toxicity=0.25, type="timeout", stream="upstream")
+    spec = FaultSpec(
+        "t", "toxic", at_s=0, duration_s=1, share=1.0, toxicity=0.25, type="timeout", stream="upstream"
+    )
     sched, toxics, _, _, _ = make([spec])
     sched.run()
     assert toxics.calls[0][5:7] == ("upstream", 0.25)
@@ -244,7 +250,13 @@ def test_a_failing_sink_does_not_stop_the_timeline():
 
     specs = [FaultSpec("a", "down", at_s=1, duration_s=1), FaultSpec("b", "down", at_s=5, duration_s=1)]
     sched = FaultSchedule(
-        plan(specs, 10), toxics=toxics, admin=None, proxy_name="p", sink=broken_sink, clock=clock, sleep=clock.sleep
+        plan(specs, 10),
+        toxics=toxics,
+        admin=None,
+        proxy_name="p",
+        sink=broken_sink,
+        clock=clock,
+        sleep=clock.sleep,
     )
     sched.run()
     assert len(toxics.calls) == 4
@@ -269,11 +281,14 @@ def test_stop_removes_active_faults_once_and_ends_the_timeline():
     sched.stop()  # idempotent: nothing more is removed or recorded
     assert [k[1:] for k in sink.kinds()] == [("fault_apply", "forever#0"), ("fault_remove", "forever#0")]
     assert [c[1] for c in toxics.calls] == ["add", "remove"]
-    assert sink.events[0][2]["duration_s"] is None  # open-ended
+    assert sink.events[0][2]["duration_s"] == 99  # planned: until the test's end at 100 s
 
 
 def test_active_lists_faults_in_effect():
-    specs = [FaultSpec("a", "toxic", at_s=0, duration_s=10, type="noop"), FaultSpec("b", "down", at_s=5, duration_s=10)]
+    specs = [
+        FaultSpec("a", "toxic", at_s=0, duration_s=10, type="noop"),
+        FaultSpec("b", "down", at_s=5, duration_s=10),
+    ]
     sched, _, _, _, clock = make(specs)
     seen = []
     orig_sleep = clock.sleep
@@ -291,7 +306,10 @@ def test_active_lists_faults_in_effect():
 def test_start_runs_in_a_thread_from_the_real_start_and_stop_interrupts_it(tmp_path):
     """With real time and a real ledger: an early fault is applied, stop() removes it at once."""
     toxics = RecordingToxics(FakeClock())
-    specs = [FaultSpec("now", "toxic", at_s=0.05, type="latency"), FaultSpec("much-later", "down", at_s=60, duration_s=1)]
+    specs = [
+        FaultSpec("now", "toxic", at_s=0.05, type="latency"),
+        FaultSpec("much-later", "down", at_s=60, duration_s=1),
+    ]
     with LedgerWriter(tmp_path / "faults.jsonl") as ledger:
         sched = FaultSchedule(plan(specs, 120), toxics=toxics, admin=None, proxy_name="p", sink=ledger.write)
         t0 = time.monotonic()
@@ -309,6 +327,36 @@ def test_start_runs_in_a_thread_from_the_real_start_and_stop_interrupts_it(tmp_p
     lines = [orjson.loads(line) for line in (tmp_path / "faults.jsonl").read_bytes().splitlines()]
     assert [(e["kind"], e["fault"]) for e in lines] == [("fault_apply", "now#0"), ("fault_remove", "now#0")]
     assert lines[0]["mono"] >= t0 + 0.05 and lines[1]["mono"] >= lines[0]["mono"]
+    assert lines[0]["call_ms"] >= 0
+
+
+def test_apply_is_stamped_before_the_backend_call():
+    """An effect observed during the call (e.g. a disconnect) must not precede fault_apply in the ledger."""
+    seen: dict[str, float] = {}
+
+    class SlowToxics(RecordingToxics):
+        def set_enabled(self, name, enabled):
+            seen[f"during-{enabled}"] = time.monotonic()
+            time.sleep(0.02)
+            return super().set_enabled(name, enabled)
+
+    events: list[tuple[str, dict]] = []
+    clock = FakeClock()
+    specs = [FaultSpec("outage", "down", at_s=1, duration_s=1)]
+    sched = FaultSchedule(
+        plan(specs, 10),
+        toxics=SlowToxics(clock),
+        admin=None,
+        proxy_name="p",
+        sink=lambda kind, **f: events.append((kind, f)),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    sched.run()
+    (k1, apply), (k2, remove) = events
+    assert (k1, k2) == ("fault_apply", "fault_remove")
+    assert apply["mono"] <= seen["during-False"] and remove["mono"] <= seen["during-True"]
+    assert apply["call_ms"] >= 20
 
 
 def test_fault_spec_rejects_unknown_kinds():

@@ -22,13 +22,23 @@ from faults.server_admin import (
 )
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://127.9.9.9:1/", "http://[::1]:8080", "http://localhost:9"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://127.9.9.9:1/", "http://[::1]:8080", "http://localhost:9"]
+)
 def test_loopback_base_urls_are_accepted(url):
     assert ServerAdmin(url).base_url == url.rstrip("/")
 
 
 @pytest.mark.parametrize(
-    "url", ["http://10.0.0.1:8080", "http://example.com", "http://0.0.0.0:80", "https://127.0.0.1:1", "127.0.0.1:80", ""]
+    "url",
+    [
+        "http://10.0.0.1:8080",
+        "http://example.com",
+        "http://0.0.0.0:80",
+        "https://127.0.0.1:1",
+        "127.0.0.1:80",
+        "",
+    ],
 )
 def test_other_base_urls_are_refused(url):
     with pytest.raises(ServerAdminError) as info:

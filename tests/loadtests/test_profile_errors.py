@@ -174,7 +174,9 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("overrides", "path", "fragment", "suggestion"), CASES, ids=[c[1] + ":" + c[2] for c in CASES])
+@pytest.mark.parametrize(
+    ("overrides", "path", "fragment", "suggestion"), CASES, ids=[c[1] + ":" + c[2] for c in CASES]
+)
 def test_schema_error(overrides, path, fragment, suggestion):
     with pytest.raises(ProfileError) as info:
         parse_profile(BASE, source="profiles/base.yaml", overrides=overrides)

@@ -29,7 +29,8 @@ WORDS = ["embedded", "external", "toxic", "close", "stall", "refuse", "down", "l
 scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(), st.integers(min_value=10**300, max_value=10**400),
+    st.integers(),
+    st.integers(min_value=10**300, max_value=10**400),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from(WORDS),
     st.text(max_size=12),

@@ -1,0 +1,235 @@
+"""Readers for the ``target``, ``proxy``, ``load`` and ``agent`` sections of a profile."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+from faults.server_admin import is_loopback_host
+from loadtests.profile_fields import At, Section, boolean, choice, duration, integer, number, optional, text
+from loadtests.profile_model import (
+    DEFAULT_PROXY_API,
+    RESPONSES_PATH,
+    THINK_KEYS,
+    AgentConfig,
+    IntRange,
+    Keepalive,
+    LoadConfig,
+    ProxyConfig,
+    Reconnect,
+    Recovery,
+    ServerConfig,
+    TargetConfig,
+    ThinkTime,
+)
+
+__all__ = ["read_agent", "read_load", "read_proxy", "read_target"]
+
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
+
+
+def _int_range(lo: int) -> Callable[[Any, At], IntRange]:
+    def read(value: Any, at: At) -> IntRange:
+        sec = Section(value, at, ("min", "max"), what="a range {min, max}")
+        low = sec.require("min", integer(lo, 10_000_000), "min and max")
+        high = sec.require("max", integer(lo, 10_000_000), "min and max")
+        if high < low:
+            raise sec.at_key("max").error(f"max {high} is below min {low}", expected=f"an integer >= {low}")
+        return IntRange(low, high)
+
+    return read
+
+
+_SERVER_KEYS = tuple(f.name for f in ServerConfig.__dataclass_fields__.values())
+_SECRET_HINT = "keys never go in a profile"
+
+
+def _read_server(value: Any, at: At) -> ServerConfig:
+    hint = (f"not allowed: {_SECRET_HINT}; the reference server reads its key from its environment", None)
+    sec = Section(value, at, _SERVER_KEYS, forbidden={"api_key": hint})
+    d = ServerConfig()
+    return ServerConfig(
+        tokens_per_s=sec.get("tokens_per_s", number(0, 1e7, lo_open=True), d.tokens_per_s),
+        tokens_per_delta=sec.get("tokens_per_delta", integer(1, 100_000), d.tokens_per_delta),
+        ttft_base_ms=sec.get("ttft_base_ms", number(0, 3.6e6), d.ttft_base_ms),
+        ttft_per_1k_uncached_ms=sec.get(
+            "ttft_per_1k_uncached_ms", number(0, 3.6e6), d.ttft_per_1k_uncached_ms
+        ),
+        ttft_per_1k_cached_ms=sec.get("ttft_per_1k_cached_ms", number(0, 3.6e6), d.ttft_per_1k_cached_ms),
+        hydrate_delay_ms=sec.get("hydrate_delay_ms", number(0, 3.6e6), d.hydrate_delay_ms),
+        output_tokens=sec.get("output_tokens", _int_range(1), d.output_tokens),
+        tool_call_probability=sec.get("tool_call_probability", number(0, 1), d.tool_call_probability),
+        store_capacity=sec.get("store_capacity", integer(0, 10**9), d.store_capacity),
+        connection_lifetime_s=sec.get(
+            "connection_lifetime_s", duration(positive=True), d.connection_lifetime_s
+        ),
+        limit_mode=sec.get("limit_mode", choice(("unsolicited", "on_next_create", "hard")), d.limit_mode),
+        limit_close_code=sec.get("limit_close_code", choice((1001, 1000, 1008, None)), d.limit_close_code),
+        limit_close_delay_s=sec.get("limit_close_delay_s", duration(), d.limit_close_delay_s),
+        ping_interval_s=sec.get("ping_interval_s", optional(duration(positive=True)), d.ping_interval_s),
+    )
+
+
+def _check_host(url: str, at: At, allow_remote: bool, what: str) -> None:
+    host = urllib.parse.urlsplit(url).hostname
+    if not allow_remote and not is_loopback_host(host):
+        raise at.error(
+            f"{what} {host or url!r} is not a loopback address (127.0.0.0/8, ::1, localhost)",
+            expected="a loopback host, or --allow-remote",
+        )
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[Any, At], str]:
+    def read(value: Any, at: At) -> str:
+        expected = " or ".join(f"a {s}:// URL" for s in schemes)
+        if not isinstance(value, str):
+            raise at.error(f"got {type(value).__name__}", expected=expected)
+        try:
+            parts = urllib.parse.urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as exc:
+            raise at.error(f"not a valid URL ({exc})", expected=expected) from None
+        if parts.scheme not in schemes or not parts.hostname:
+            raise at.error(
+                f"scheme {parts.scheme or '(none)'!r} or host is not valid here", expected=expected
+            )
+        if parts.username or parts.password:
+            raise at.error("credentials in a URL are not allowed", expected="api_key_env for secrets")
+        return value
+
+    return read
+
+
+def _env_name(value: Any, at: At) -> str:
+    # Never echo the value: a user may have pasted the key itself here.
+    if not isinstance(value, str) or not re.fullmatch(_ENV_NAME, value):
+        raise at.error(
+            f"must be the NAME of an environment variable, not its value ({_SECRET_HINT})",
+            expected="a name such as OPENAI_API_KEY",
+        )
+    return value
+
+
+def read_target(value: Any, at: At, allow_remote: bool) -> TargetConfig:
+    hint = (f"not allowed: {_SECRET_HINT}", "api_key_env: the name of the variable holding the key")
+    sec = Section(value, at, ("kind", "url", "api_key_env", "server"), forbidden={"api_key": hint})
+    kind = sec.get("kind", choice(("embedded", "external")), "embedded")
+    if kind == "embedded":
+        for key in ("url", "api_key_env"):
+            if sec.value.get(key) is not None:
+                raise sec.at_key(key).error("only for target.kind external", expected="no " + key)
+        return TargetConfig(
+            "embedded", None, None, _read_server(sec.value.get("server"), sec.at_key("server"))
+        )
+    if sec.has("server"):
+        raise sec.at_key("server").error("only for target.kind embedded", expected="no server section")
+    url = sec.require("url", _url(("ws", "wss")), "url: ws://… or wss://…")
+    parts = urllib.parse.urlsplit(url)
+    if parts.path in ("", "/"):
+        url = urllib.parse.urlunsplit(parts._replace(path=RESPONSES_PATH))
+    _check_host(url, sec.at_key("url"), allow_remote, "target")
+    api_key_env = sec.get("api_key_env", optional(_env_name), None)
+    return TargetConfig("external", url, api_key_env, None)
+
+
+def read_proxy(value: Any, at: At, allow_remote: bool) -> ProxyConfig:
+    sec = Section(value, at, ("kind", "url", "workers"))
+    kind = sec.get("kind", choice(("embedded", "real", "url", "none")), "embedded")
+    workers = sec.get("workers", integer(1, 256), 1)
+    url = None
+    if kind == "url":
+        url = sec.require("url", _url(("http",)), f"url: the Toxiproxy API, e.g. {DEFAULT_PROXY_API}")
+        _check_host(url, sec.at_key("url"), allow_remote, "proxy")
+    elif sec.value.get("url") is not None:
+        raise sec.at_key("url").error("only for proxy.kind url", expected="no url")
+    return ProxyConfig(kind, url, workers)
+
+
+def read_load(value: Any, at: At) -> LoadConfig:
+    sec = Section(value, at, ("users", "spawn_rate", "duration", "processes"))
+    processes = sec.get("processes", integer(-1, 1024), 1)
+    if processes == 0:
+        raise sec.at_key("processes").error(
+            "0 is not allowed", expected="1 (single process), N > 1, or -1 (one per core)"
+        )
+    return LoadConfig(
+        users=sec.get("users", integer(1, 1_000_000), 200),
+        spawn_rate=sec.get("spawn_rate", number(0, 1e6, lo_open=True), 50.0),
+        duration_s=sec.get("duration", duration(positive=True), 60.0),
+        processes=processes,
+    )
+
+
+def _read_think(value: Any, at: At) -> ThinkTime:
+    dists = tuple(THINK_KEYS)
+    pre = Section(value, at, ("distribution", "value", "min", "max", "mean"), what="a think-time mapping")
+    dist = pre.require("distribution", choice(dists), "one of " + ", ".join(dists))
+    sec = Section(value, at, ("distribution", *THINK_KEYS[dist]), what="a think-time mapping")
+    need = f"{' and '.join(THINK_KEYS[dist])} for {dist}"
+    if dist == "constant":
+        return ThinkTime(dist, value=sec.require("value", duration(), need), min=None, max=None)
+    if dist == "exponential":
+        return ThinkTime(dist, mean=sec.require("mean", duration(positive=True), need), min=None, max=None)
+    low = sec.require("min", duration(), need)
+    high = sec.require("max", duration(), need)
+    if high < low:
+        raise sec.at_key("max").error(f"max {high:g}s is below min {low:g}s", expected="max >= min")
+    return ThinkTime(dist, min=low, max=high)
+
+
+def _read_reconnect(value: Any, at: At) -> Reconnect:
+    sec = Section(value, at, ("max_retries", "base_delay", "max_delay", "jitter_min", "jitter_max"))
+    d = Reconnect()
+    r = Reconnect(
+        max_retries=sec.get("max_retries", integer(0, 1000), d.max_retries),
+        base_delay_s=sec.get("base_delay", duration(), d.base_delay_s),
+        max_delay_s=sec.get("max_delay", duration(), d.max_delay_s),
+        jitter_min=sec.get("jitter_min", number(0, 10), d.jitter_min),
+        jitter_max=sec.get("jitter_max", number(0, 10), d.jitter_max),
+    )
+    if r.max_delay_s < r.base_delay_s:
+        raise (sec.at_key("max_delay") if sec.has("max_delay") else sec.at).error(
+            f"max_delay {r.max_delay_s:g}s is below base_delay {r.base_delay_s:g}s",
+            expected="max_delay >= base_delay",
+        )
+    if r.jitter_max < r.jitter_min:
+        raise (sec.at_key("jitter_max") if sec.has("jitter_max") else sec.at).error(
+            f"jitter_max {r.jitter_max:g} is below jitter_min {r.jitter_min:g}",
+            expected="jitter_max >= jitter_min",
+        )
+    return r
+
+
+def read_agent(value: Any, at: At) -> AgentConfig:
+    keys = (
+        "turns_per_session", "tool_call_ratio", "think_time", "input_tokens", "output_tokens", "store", "model",
+        "keepalive", "idle_timeout", "rotate_after", "reconnect", "recovery",
+    )  # fmt: skip
+    sec = Section(value, at, keys)
+    d = AgentConfig()
+    ka = Section(sec.value.get("keepalive"), sec.at_key("keepalive"), ("ping_interval", "ping_timeout"))
+    rec = Section(sec.value.get("recovery"), sec.at_key("recovery"), ("full_resend", "retry_in_flight"))
+    return AgentConfig(
+        turns_per_session=sec.get("turns_per_session", integer(1, 100_000), d.turns_per_session),
+        tool_call_ratio=sec.get("tool_call_ratio", number(0, 1), d.tool_call_ratio),
+        think_time=sec.get("think_time", _read_think, d.think_time),
+        input_tokens=sec.get("input_tokens", _int_range(1), d.input_tokens),
+        output_tokens=sec.get("output_tokens", _int_range(1), d.output_tokens),
+        store=sec.get("store", boolean, d.store),
+        model=sec.get("model", text(r"\S{1,128}", "a model name without spaces"), d.model),
+        keepalive=Keepalive(
+            ping_interval_s=ka.get(
+                "ping_interval", optional(duration(positive=True)), d.keepalive.ping_interval_s
+            ),
+            ping_timeout_s=ka.get("ping_timeout", duration(positive=True), d.keepalive.ping_timeout_s),
+        ),
+        idle_timeout_s=sec.get("idle_timeout", optional(duration(positive=True)), d.idle_timeout_s),
+        rotate_after_s=sec.get("rotate_after", optional(duration(positive=True)), d.rotate_after_s),
+        reconnect=_read_reconnect(sec.value.get("reconnect"), sec.at_key("reconnect")),
+        recovery=Recovery(
+            full_resend=rec.get("full_resend", boolean, True),
+            retry_in_flight=rec.get("retry_in_flight", boolean, True),
+        ),
+    )

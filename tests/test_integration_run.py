@@ -1,0 +1,257 @@
+"""``agentsoak run`` / ``report`` / ``validate`` end to end, as real subprocesses on small profiles.
+
+Each run starts the real orchestrator, which starts a reference server, the embedded proxy and Locust
+headless (all on 127.0.0.1). The tests read only what a user would: the exit code, stdout and the run
+directory. Never import locust here (it monkey-patches the test process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from reports.render_html import CHART_IDS
+from tests.reports.test_render_html import CHROMIUM, _chromium
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "profiles"
+CLI = [sys.executable, "-c", "import sys; from loadtests.cli import main; sys.exit(main())"]
+
+
+def cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*CLI, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def write_profile(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\noutput_dir: {tmp_path / 'runs'}\n" + body)
+    return path
+
+
+def the_run_dir(tmp_path: Path) -> Path:
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read_ledger(path: Path) -> tuple[list[dict], int]:
+    """Events of one ledger file and how many lines did not parse (only a cut last line may not)."""
+    events, bad = [], 0
+    lines = path.read_bytes().split(b"\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            assert i == len(lines) - 1, f"{path.name}: unparseable line {i + 1} is not the last one"
+            bad += 1
+    return events, bad
+
+
+def all_events(run_dir: Path) -> list[dict]:
+    out: list[dict] = []
+    for f in sorted((run_dir / "ledger").glob("*.jsonl")):
+        out += read_ledger(f)[0]
+    return out
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+
+
+HEALTHY = """seed: 21
+target:
+  kind: embedded
+  server: {tokens_per_s: 1000}
+proxy: {kind: embedded}
+load: {users: 20, spawn_rate: 20, duration: 12s}
+agent:
+  store: true
+  think_time: {distribution: uniform, min: 0.2s, max: 0.5s}
+faults:
+  - {name: drop-all, kind: close, code: 1006, at: 5s, share: 1.0}
+checks: {}
+"""
+
+
+def test_healthy_run_with_a_mass_drop_passes_and_writes_the_whole_run_dir(tmp_path):
+    profile = write_profile(tmp_path, "it-healthy", HEALTHY)
+    res = cli("run", str(profile), "--quiet")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run_dir = the_run_dir(tmp_path)
+    for name in ("profile.resolved.yaml", "run.json", "report.md", "report.html", "report.json", "junit.xml"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "locust").glob("*.csv")) and (run_dir / "locust" / "report.html").is_file()
+    assert {p.name for p in (run_dir / "logs").iterdir()} >= {"server.log", "proxy.log", "locust.log"}
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["verdict"] == "PASS" and report["exit_code"] == 0
+    events = all_events(run_dir)
+    kinds = [e["kind"] for e in events]
+    assert "run_start" in kinds and "run_stop" in kinds
+    applies = [e for e in events if e["kind"] == "fault_apply"]
+    assert [(e["fault"], e["type"]) for e in applies] == [("drop-all#0", "close")]
+    assert [e["fault"] for e in events if e["kind"] == "fault_remove"] == ["drop-all#0"]
+    agents = {e["agent"] for e in events if e["kind"] == "agent_start"}
+    assert len(agents) == 20
+    by_agent: dict[str, list[dict]] = {}
+    for e in events:
+        if "agent" in e:
+            by_agent.setdefault(e["agent"], []).append(e)
+    dropped = 0
+    for agent, evs in by_agent.items():
+        for i, e in enumerate(evs):
+            if e["kind"] == "disconnect" and e.get("closed_by") != "client":
+                dropped += 1
+                assert e["code"] == 1006
+                assert any(x["kind"] == "connect_ok" for x in evs[i + 1:]), f"{agent} did not reconnect"
+    assert dropped >= 18, "the mass drop reached (nearly) every agent"
+    assert "turns.lost" in res.stdout and "PASS" in res.stdout
+    if CHROMIUM.exists():  # the real run's report.html draws its four charts in headless Chromium
+        dom = _chromium(tmp_path, "--dump-dom", (run_dir / "report.html").resolve().as_uri()).stdout
+        for chart in CHART_IDS:
+            section = dom[dom.index(f'id="{chart}"'):]
+            assert 'class="main-svg"' in section[:200_000], f"{chart} was not drawn"
+
+
+BROKEN = """seed: 13
+target:
+  kind: embedded
+  server: {tokens_per_s: 200}
+proxy: {kind: embedded}
+load: {users: 20, spawn_rate: 20, duration: 12s}
+agent:
+  store: false
+  think_time: {distribution: uniform, min: 0.1s, max: 0.3s}
+  recovery: {full_resend: false, retry_in_flight: true}
+faults:
+  - {name: drop-half, kind: close, code: 1006, at: 4s, every: 4s, share: 0.5}
+checks: {}
+"""
+
+
+def test_broken_recovery_profile_fails_with_exit_1_naming_the_checks(tmp_path):
+    profile = write_profile(tmp_path, "it-broken", BROKEN)
+    res = cli("run", str(profile), "--quiet")
+    assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-3000:]
+    failing = [line.split()[1] for line in res.stdout.splitlines() if line.startswith("FAIL ")]
+    assert "turns.lost" in failing and "recovery.failed" in failing, res.stdout[:3000]
+    report = json.loads((the_run_dir(tmp_path) / "report.json").read_text())
+    assert report["verdict"] == "FAIL" and report["exit_code"] == 1
+    junit = (the_run_dir(tmp_path) / "junit.xml").read_text()
+    assert "<failure" in junit
+
+
+def test_ctrl_c_stops_the_run_cleanly_and_the_report_can_be_rebuilt(tmp_path):
+    profile = write_profile(tmp_path, "it-ctrlc", HEALTHY.replace("duration: 12s", "duration: 60s"))
+    proc = start_cli("run", str(profile), "--quiet")
+    try:
+        time.sleep(8)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=40)
+        took = time.monotonic() - sent
+    finally:
+        stop(proc)
+    assert took < 30, f"took {took:.1f}s to stop"
+    assert proc.returncode == 2, out[-2000:] + err[-2000:]  # the run did not complete (docs/reports.md)
+    assert "interrupted" in err
+    run_dir = the_run_dir(tmp_path)
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "interrupted" and run["interrupted"] is True
+    events = all_events(run_dir)
+    stops = [e for e in events if e["kind"] == "run_stop"]
+    assert [e["reason"] for e in stops] == ["interrupted"]
+    assert any(e["kind"] == "turn_end" and e["outcome"] == "completed" for e in events)
+    for name in ("report.md", "report.html", "report.json", "junit.xml"):
+        (run_dir / name).unlink()
+    res = cli("report", str(run_dir))
+    report = json.loads((run_dir / "report.json").read_text())
+    assert res.returncode == report["exit_code"] and res.returncode in (0, 1), res.stdout[-2000:] + res.stderr
+    for name in ("report.md", "report.html", "junit.xml"):
+        assert (run_dir / name).is_file()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_kill_9_of_a_worker_leaves_its_ledger_readable_up_to_the_kill(tmp_path):
+    body = HEALTHY.replace("load: {users: 20, spawn_rate: 20, duration: 12s}",
+                           "load: {users: 20, spawn_rate: 20, duration: 15s, processes: 2}")
+    profile = write_profile(tmp_path, "it-kill9", body)
+    proc = start_cli("run", str(profile), "--quiet")
+    try:
+        master = workers = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            masters = [p for p in _children(proc.pid) if "locust" in _cmdline(p)]
+            if masters:
+                master = masters[0]
+                workers = _children(master)
+                if len(workers) == 2:
+                    break
+            time.sleep(0.2)
+        assert master and workers and len(workers) == 2, (master, workers)
+        time.sleep(6)  # the test is well under way
+        victim = workers[0]
+        assert (the_run_dir(tmp_path) / "ledger" / f"locust-{victim}.jsonl").exists()
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.time()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        stop(proc)
+    run_dir = the_run_dir(tmp_path)
+    assert proc.returncode in (0, 1, 2), err[-2000:]
+    assert (run_dir / "report.json").is_file() and (run_dir / "run.json").is_file()
+    assert json.loads((run_dir / "run.json").read_text())["status"] in ("completed", "error")
+    events, bad = read_ledger(run_dir / "ledger" / f"locust-{victim}.jsonl")
+    assert bad <= 1 and events
+    assert {e["pid"] for e in events} == {victim}
+    last = max(e["t"] for e in events)
+    assert killed_at - 1.5 <= last <= killed_at + 0.1, f"last event {killed_at - last:.2f}s before the kill"
+    # the other worker carried on to the end of the test
+    other = [f for f in (run_dir / "ledger").glob("locust-*.jsonl") if f.name != f"locust-{victim}.jsonl"
+             and str(workers[1]) in f.name]
+    assert other and max(e["t"] for e in read_ledger(other[0])[0]) > killed_at + 3
+
+
+def test_validate_every_shipped_profile_and_a_broken_one(tmp_path):
+    shipped = sorted(PROFILES.glob("*.yaml"))
+    assert len(shipped) >= 5
+    for path in shipped:
+        res = cli("validate", str(path), timeout=30)
+        assert res.returncode == 0, f"{path.name}: {res.stderr}"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nseed: 1\nload:\n  users: 0\n")
+    res = cli("validate", str(bad), timeout=30)
+    assert res.returncode == 2
+    assert f"{bad}:4:" in res.stderr and "load.users" in res.stderr, res.stderr
