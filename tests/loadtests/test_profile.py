@@ -125,10 +125,10 @@ def test_overrides_set_any_field_before_validation(tmp_path):
     p = load_profile(
         path,
         ["load.users=5", "faults=[]", "agent.reconnect.max_retries=9", "agent.think_time={distribution: exponential, mean: 2s}",
-         "name=renamed", "checks.extra=1"],
+         "name=renamed", "checks.recovery_max_s=12"],
     )  # fmt: skip
     assert p.load.users == 5 and p.faults == () and p.agent.reconnect.max_retries == 9
-    assert p.agent.think_time.mean == 2.0 and p.name == "renamed" and p.checks["extra"] == 1
+    assert p.agent.think_time.mean == 2.0 and p.name == "renamed" and p.checks["recovery_max_s"] == 12
 
 
 def test_overrides_reach_list_items_and_create_missing_sections():

@@ -168,7 +168,7 @@ CASES = [
     (["faults=[{kind: refuse, at: 1s}]"], "faults[0]", "missing required key 'status'", None),
     # checks
     (["checks=[1]"], "checks", "expected a mapping", None),
-    (["checks.max_lost=many"], "checks.max_lost", "expected a finite number or true/false", None),
+    (["checks.max_lost=many"], "checks.max_lost", "expected a finite number, true/false, or null", None),
     (["checks.max_lost=.inf"], "checks.max_lost", "finite", None),
     (["checks={1: 2}"], "checks.1", "non-empty strings", None),
 ]  # fmt: skip
