@@ -268,6 +268,24 @@ def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+            _wait_for_group(proc.pid, timeout=15.0)
             raise
+        _wait_for_group(proc.pid)
         return proc.returncode
+
+
+def _wait_for_group(pgid: int, timeout: float = 30.0) -> None:
+    """Wait until every process of Locust's group is gone (with ``--processes`` the master can exit
+    before its workers have stopped their users); the target and the proxy must outlive them all."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
