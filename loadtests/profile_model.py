@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from faults.schedule import FaultSpec, FaultWindow, plan
+from loadtests.agent import ReconnectPolicy
 from loadtests.profile_faults import fault_to_dict
+from loadtests.server.config import ServerConfig as ServerDefaults
 
 __all__ = [
     "AgentConfig",
@@ -35,24 +37,28 @@ class IntRange:
     max: int
 
 
+_SERVER = ServerDefaults()  # one source of truth for the reference server's defaults
+_BACKOFF = ReconnectPolicy()  # … and for the agents' backoff (the SDKs' defaults)
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """The embedded reference server's cost model and limits (its command-line flags)."""
 
-    tokens_per_s: float = 1000.0
-    tokens_per_delta: int = 1
-    ttft_base_ms: float = 40.0
-    ttft_per_1k_uncached_ms: float = 30.0
-    ttft_per_1k_cached_ms: float = 2.0
-    hydrate_delay_ms: float = 150.0
-    output_tokens: IntRange = IntRange(20, 120)
-    tool_call_probability: float = 0.5
-    store_capacity: int = 10000
-    connection_lifetime_s: float = 3600.0
-    limit_mode: str = "unsolicited"
-    limit_close_code: int | None = 1001
-    limit_close_delay_s: float = 1.0
-    ping_interval_s: float | None = None
+    tokens_per_s: float = _SERVER.tokens_per_s
+    tokens_per_delta: int = _SERVER.tokens_per_delta
+    ttft_base_ms: float = _SERVER.ttft_base_ms
+    ttft_per_1k_uncached_ms: float = _SERVER.ttft_per_1k_uncached_ms
+    ttft_per_1k_cached_ms: float = _SERVER.ttft_per_1k_cached_ms
+    hydrate_delay_ms: float = _SERVER.hydrate_delay_ms
+    output_tokens: IntRange = IntRange(_SERVER.output_tokens_min, _SERVER.output_tokens_max)
+    tool_call_probability: float = _SERVER.tool_call_probability
+    store_capacity: int = _SERVER.store_capacity
+    connection_lifetime_s: float = _SERVER.connection_lifetime_s
+    limit_mode: str = _SERVER.limit_mode
+    limit_close_code: int | None = _SERVER.limit_close_code
+    limit_close_delay_s: float = _SERVER.limit_close_delay_s
+    ping_interval_s: float | None = _SERVER.ping_interval_s
 
 
 @dataclass(frozen=True)
@@ -107,11 +113,11 @@ class Keepalive:
 class Reconnect:
     """SDK-style backoff: ``min(base·2^(n-1), max) × U(jitter_min, jitter_max)``."""
 
-    max_retries: int = 5
-    base_delay_s: float = 0.5
-    max_delay_s: float = 8.0
-    jitter_min: float = 0.75
-    jitter_max: float = 1.0
+    max_retries: int = _BACKOFF.max_retries
+    base_delay_s: float = _BACKOFF.base_delay
+    max_delay_s: float = _BACKOFF.max_delay
+    jitter_min: float = _BACKOFF.jitter_min
+    jitter_max: float = _BACKOFF.jitter_max
 
 
 @dataclass(frozen=True)
