@@ -127,7 +127,6 @@ class Agent:
         self._turn_result: TurnResult | None = None
         self._outage: _Outage | None = None
         self._supervisor: threading.Thread | None = None
-        self._given_up = False
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, wait: float | None = None) -> bool:
@@ -151,10 +150,15 @@ class Agent:
             self._record_turn_end(result, outcome="stopped", conn=link.conn_id if link else None)
             self._deliver(result)
         if link is not None:
+            # Send our Close and let the reader take the peer's reply (only one greenlet may read a
+            # socket); if the peer never answers, drop the socket after a second.
             try:
-                link.ws.close(status=1000, timeout=1)
+                link.ws.send_close(status=1000)
             except Exception:  # noqa: BLE001 - closing a socket that may already be gone
                 pass
+            timer = threading.Timer(1.0, _shutdown_quietly, args=(link.ws,))
+            timer.daemon = True
+            timer.start()
         self._turn_done.set()
         self.sink("agent_stop", agent=self.id)
 
@@ -204,7 +208,6 @@ class Agent:
                 if giving_up:
                     # Like an app restarting its agent: record the give-up, cool down, start a new sequence.
                     self.sink("reconnect_giveup", agent=self.id, attempts=attempt, error=_describe(exc))
-                    self._given_up = True
                     attempt = 0
                     wait = policy.cooldown
                 continue
@@ -213,7 +216,6 @@ class Agent:
             link = _Link(conn_id=conn_id, ws=ws, opened_mono=now, last_rx=now)
             with self._lock:
                 self._link = link
-                self._given_up = False
             self.sink("connect_ok", agent=self.id, conn=conn_id, attempt=attempt, reason=reason,
                       duration_ms=duration_ms)
             self.on_request("WS", "connect", duration_ms, 0, None)
@@ -312,10 +314,7 @@ class Agent:
             link.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         except (OSError, AttributeError):
             pass
-        try:
-            link.ws.shutdown()
-        except Exception:  # noqa: BLE001
-            pass
+        _shutdown_quietly(link.ws)
 
     def _on_text(self, link: _Link, data: bytes | str, now: float) -> None:
         with self._lock:
@@ -345,10 +344,7 @@ class Agent:
             self._connected.clear()
             in_flight = self.conversation.in_flight
             result = self.conversation.cut(now) if in_flight is not None else None
-        try:
-            link.ws.shutdown()
-        except Exception:  # noqa: BLE001
-            pass
+        _shutdown_quietly(link.ws)
         if self._stopped.is_set():
             if result is not None:  # the socket died as we stopped: the turn ends "stopped", not lost
                 self._record_turn_end(result, outcome="stopped", conn=link.conn_id)
@@ -485,6 +481,13 @@ class Agent:
             mode = "full_resend"
         self.sink("recovery", agent=self.id, conn=conn_id, turn=result.turn_id, mode=mode,
                   disconnect_mono=outage.disconnect_mono, reconnect_ms=outage.reconnect_ms, attempts=outage.attempts)
+
+
+def _shutdown_quietly(ws: websocket.WebSocket) -> None:
+    try:
+        ws.shutdown()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _describe(exc: BaseException) -> str:
