@@ -16,7 +16,6 @@ Locust process.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import shutil
@@ -33,22 +32,12 @@ import requests
 from toxiproxy.api import APIConsumer
 
 from .errors import BackendError, RemoteTargetError, ToxiproxyError, Unavailable
+from .loopback import is_loopback
 
 __all__ = ["FaultClient", "DownTimer", "is_loopback"]
 
 DEFAULT_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 20.0
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _free_port() -> int:

@@ -11,13 +11,14 @@ Every failure (a refused URL, an invalid argument, a transport error, an error r
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
+
+from .loopback import is_loopback
 
 __all__ = [
     "CLOSE_CODES",
@@ -26,7 +27,6 @@ __all__ = [
     "AdminRequest",
     "ServerAdmin",
     "ServerAdminError",
-    "is_loopback_host",
 ]
 
 #: 1001/1006/1011/1012/1013 are recoverable; 1000/1008 are not (responses-websocket.md §6).
@@ -42,18 +42,6 @@ class ServerAdminError(Exception):
         super().__init__(message if status is None else f"{status}: {message}")
         self.message = message
         self.status = status
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ::1 (no DNS lookup is made)."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -131,7 +119,7 @@ class ServerAdmin:
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme != "http":
             raise ServerAdminError(f"admin base URL must be http://, got {base_url!r}")
-        if not is_loopback_host(parsed.hostname):
+        if not is_loopback(parsed.hostname):
             raise ServerAdminError(f"admin API is loopback-only; refusing {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout

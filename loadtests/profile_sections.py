@@ -7,7 +7,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from faults.server_admin import is_loopback_host
+from faults.loopback import is_loopback
 from loadtests.profile_fields import At, Section, boolean, choice, duration, integer, number, optional, text
 from loadtests.profile_model import (
     DEFAULT_PROXY_API,
@@ -74,7 +74,7 @@ def _read_server(value: Any, at: At) -> ServerConfig:
 
 def _check_host(url: str, at: At, allow_remote: bool, what: str) -> None:
     host = urllib.parse.urlsplit(url).hostname
-    if not allow_remote and not is_loopback_host(host):
+    if not allow_remote and not is_loopback(host):
         raise at.error(
             f"{what} {host or url!r} is not a loopback address (127.0.0.0/8, ::1, localhost)",
             expected="a loopback host, or --allow-remote",

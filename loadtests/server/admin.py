@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from faults.loopback import is_loopback
+
 from .fault_modes import Refuse, Stall
 from .state import ServerState
 
-__all__ = ["add_admin_routes", "is_loopback_peer", "CLOSE_CODES", "REFUSE_STATUSES"]
+__all__ = ["add_admin_routes", "CLOSE_CODES", "REFUSE_STATUSES"]
 
 CLOSE_CODES = frozenset({1000, 1001, 1006, 1008, 1011, 1012, 1013})
 REFUSE_STATUSES = frozenset({401, 403, 426, 429, 500})  # the doc's 401/426/429 plus spec §11's 403/500
@@ -24,18 +25,6 @@ Handler = Callable[[web.Request, ServerState, dict[str, Any]], Awaitable[dict[st
 
 class _BadBody(Exception):
     pass
-
-
-def is_loopback_peer(remote: str | None) -> bool:
-    """True for 127.0.0.0/8 and ::1 (also IPv4-mapped ::ffff:127.x); unknown peers are not loopback."""
-    if not remote:
-        return False
-    try:
-        address = ipaddress.ip_address(remote.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def _share(body: dict[str, Any]) -> float:
@@ -131,7 +120,7 @@ def _route(
     key: web.AppKey[ServerState], handler: Handler | None
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def route(request: web.Request) -> web.Response:
-        if not is_loopback_peer(request.remote):
+        if not is_loopback(request.remote):
             return web.json_response({"error": "the admin API answers loopback peers only"}, status=403)
         if handler is None:
             return web.json_response({"error": f"no admin route {request.method} {request.path}"}, status=404)

@@ -10,12 +10,12 @@ import socket
 
 import pytest
 
+from faults.loopback import is_loopback
 from faults.server_admin import (
     AdminRequest,
     ServerAdmin,
     ServerAdminError,
     close_request,
-    is_loopback_host,
     parse_reply,
     refuse_request,
     stall_request,
@@ -46,10 +46,10 @@ def test_other_base_urls_are_refused(url):
     assert info.value.status is None
 
 
-def test_is_loopback_host_makes_no_dns_lookup():
-    assert is_loopback_host("127.0.0.1") and is_loopback_host("::1") and is_loopback_host("LOCALHOST")
-    assert not is_loopback_host("localhost.example.com")
-    assert not is_loopback_host(None)
+def test_is_loopback_makes_no_dns_lookup():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("LOCALHOST")
+    assert not is_loopback("localhost.example.com")
+    assert not is_loopback(None)
 
 
 def test_close_request_body():

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import websocket
 
-from loadtests.server.admin import is_loopback_peer
+from faults.loopback import is_loopback
 
 from .conftest import connect, recv_close, recv_event, run_turn, send_create
 
@@ -219,7 +219,7 @@ def _non_loopback_ipv4() -> str | None:
     ],
 )
 def test_only_loopback_peers_count_as_loopback(peer, allowed):
-    assert is_loopback_peer(peer) is allowed
+    assert is_loopback(peer) is allowed
 
 
 @pytest.mark.skipif(
