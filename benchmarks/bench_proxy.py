@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faults.client import FaultClient  # noqa: E402
+from loadtests.protocol import percentile  # noqa: E402
 
 SMALL = 256
 BULK = 64 << 20
@@ -111,9 +112,9 @@ def bulk(port: int) -> float:
         return BULK / (time.perf_counter() - t0)
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(p * len(xs)))]
+def _proxy_port(client: FaultClient, name: str, upstream_port: int) -> int:
+    """Create a proxy to a loopback upstream; the port it listens on."""
+    return int(client.create_proxy(name, f"127.0.0.1:{upstream_port}")["listen"].rsplit(":", 1)[1])
 
 
 def main() -> int:
@@ -129,15 +130,14 @@ def main() -> int:
     echo_port, sink_port = q.get(timeout=30)
     client = FaultClient.start_embedded()
     try:
-        pe = int(client.create_proxy("echo", f"127.0.0.1:{echo_port}")["listen"].rsplit(":", 1)[1])
-        ps = int(client.create_proxy("sink", f"127.0.0.1:{sink_port}")["listen"].rsplit(":", 1)[1])
+        pe, ps = _proxy_port(client, "echo", echo_port), _proxy_port(client, "sink", sink_port)
         res: dict[str, dict[str, list[float]]] = {"direct": {}, "proxy": {}}
         for _ in range(args.rounds):
             for label, (ep, sp) in (("direct", (echo_port, sink_port)), ("proxy", (pe, ps))):
                 r = res[label]
-                rtt = pingpong(ep, args.pings)
-                r.setdefault("p50", []).append(pct(rtt, 0.5) * 1e6)
-                r.setdefault("p99", []).append(pct(rtt, 0.99) * 1e6)
+                rtt = sorted(pingpong(ep, args.pings))
+                r.setdefault("p50", []).append(percentile(rtt, 50) * 1e6)
+                r.setdefault("p99", []).append(percentile(rtt, 99) * 1e6)
                 r.setdefault("msgs", []).append(pipelined(ep, args.messages))
                 r.setdefault("bulk", []).append(bulk(sp) / 1e6)
         med = {lab: {k: statistics.median(v) for k, v in r.items()} for lab, r in res.items()}

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from .decode import dumps, parse_body
 from .errors import ApiError
+from .proxy import find_toxic
 from .state import Collection
 
 __all__ = ["make_app", "VERSION"]
@@ -132,10 +133,10 @@ class Api:
         return _json(200, await self.c.add_toxic(p, await self._body(request)))
 
     async def get_toxic(self, request: web.Request, p: str, t: str) -> web.Response:
-        return _json(200, self.c.find_toxic(self.c.get(p), t).to_json())
+        return _json(200, find_toxic(self.c.get(p).toxics, t).to_json())
 
     async def update_toxic(self, request: web.Request, p: str, t: str) -> web.Response:
-        self.c.find_toxic(self.c.get(p), t)
+        find_toxic(self.c.get(p).toxics, t)
         return _json(200, await self.c.update_toxic(p, t, await self._body(request)))
 
     async def delete_toxic(self, request: web.Request, p: str, t: str) -> web.Response:

@@ -231,11 +231,8 @@ class FaultClient:
 
     def down(self, name: str, seconds: float) -> None:
         """Take the proxy down (refuse new connections, cut live ones) for ``seconds``; blocks."""
-        self.set_enabled(name, False)
-        try:
+        with self.disabled(name):
             time.sleep(seconds)
-        finally:
-            self.set_enabled(name, True)
 
     def down_for(self, name: str, seconds: float) -> DownTimer:
         """Non-blocking ``down``: returns at once; the proxy comes back after ``seconds``."""

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import ApiError
 
 __all__ = ["parse_body", "fold", "get_str", "get_bool", "get_int", "get_float32", "dumps", "go_float32",
-           "bad_body"]
+           "bad_body", "mismatch"]
 
 INT64_MAX = 2**63 - 1
 

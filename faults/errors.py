@@ -7,7 +7,8 @@
     │   ├── ApiError                raised by our server's handlers; rendered as {"error", "status"}
     │   └── Unavailable             no HTTP answer at all (refused, timed out); status 0
     ├── BackendError                no Toxiproxy could be started
-    └── RemoteTargetError           a non-loopback URL or upstream without ``allow_remote=True``
+    ├── RemoteTargetError           a non-loopback URL or upstream without ``allow_remote=True``
+    └── ServerAdminError            (faults.server_admin) a reference-server admin call failed
 """
 
 from __future__ import annotations

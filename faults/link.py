@@ -77,7 +77,9 @@ class Side(asyncio.Protocol):
         self._holds.add(reason)
 
     def release(self, reason: str) -> None:
-        self._holds.discard(reason)
+        if reason not in self._holds:
+            return  # the link calls this for every chunk it takes off the queue
+        self._holds.remove(reason)
         if not self._holds and self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 

@@ -68,6 +68,10 @@ class LocalPlane:
         p = self._get(name)
         p.listen, p.upstream = listen, upstream
 
+    async def set_listen(self, name: str, listen: str) -> None:
+        """Point the listener at ``listen`` (the port worker 0 resolved), keeping the upstream."""
+        self._get(name).listen = listen
+
     async def remove(self, name: str) -> None:
         self._get(name).stop()
         del self.proxies[name]
@@ -143,7 +147,7 @@ class ShardedPlane:
         listen = await first.call("start", name)
         try:
             for w in rest:
-                await w.call("set_address_listen", name, listen)
+                await w.call("set_listen", name, listen)
                 await w.call("start", name)
         except ApiError:
             await self._all("stop", name)

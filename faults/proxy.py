@@ -14,11 +14,12 @@ import random
 import socket
 from dataclasses import dataclass
 
+from .decode import go_float32
 from .errors import ApiError
 from .link import Connection
 from .toxics import Toxic
 
-__all__ = ["Installed", "Proxy", "resolve_listen", "split_hostport"]
+__all__ = ["Installed", "Proxy", "find_toxic", "resolve_listen", "split_hostport"]
 
 DIAL_TIMEOUT_S = 10.0
 BACKLOG = 4096
@@ -36,10 +37,16 @@ class Installed:
     toxic: Toxic
 
     def to_json(self) -> dict[str, object]:
-        from .decode import go_float32
-
         return {"attributes": self.toxic.attributes(), "name": self.name, "type": self.type,
                 "stream": self.stream, "toxicity": go_float32(self.toxicity)}
+
+
+def find_toxic(toxics: list[Installed], name: str) -> Installed:
+    """The toxic called ``name`` (names are unique per proxy), else 404 ``toxic not found``."""
+    for entry in toxics:
+        if entry.name == name:
+            return entry
+    raise ApiError(404, "toxic not found")
 
 
 def split_hostport(addr: str) -> tuple[str, str]:
@@ -111,10 +118,6 @@ class Proxy:
         self.server: asyncio.Server | None = None
         self.accepted = 0
 
-    @property
-    def enabled(self) -> bool:
-        return self.server is not None
-
     async def start(self) -> str:
         """Bind (port 0 resolves once, then is kept) and serve; returns the reported listen."""
         if self.server is not None:
@@ -144,14 +147,8 @@ class Proxy:
         for conn in list(self.conns):
             conn.link(entry.direction).attach(entry)
 
-    def find(self, name: str) -> Installed:
-        for entry in self.toxics:
-            if entry.name == name:
-                return entry
-        raise ApiError(404, "toxic not found")
-
     def update_toxic(self, name: str, toxicity: float, attributes: dict[str, int]) -> None:
-        entry = self.find(name)
+        entry = find_toxic(self.toxics, name)
         for key, value in attributes.items():
             setattr(entry.toxic, key, value)
         entry.toxicity = toxicity
@@ -159,7 +156,7 @@ class Proxy:
             conn.link(entry.direction).update(entry)
 
     def remove_toxic(self, name: str) -> None:
-        entry = self.find(name)
+        entry = find_toxic(self.toxics, name)
         self.toxics.remove(entry)
         for conn in list(self.conns):
             conn.link(entry.direction).detach(entry)
@@ -185,11 +182,13 @@ class Proxy:
         if conn.closed:
             conn.server.close(False)
             return
-        sock = conn.server.transport.get_extra_info("socket") if conn.server.transport else None
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _nodelay(conn.server.transport)
         if conn.client.transport is not None:
-            csock = conn.client.transport.get_extra_info("socket")
-            if csock is not None:
-                csock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _nodelay(conn.client.transport)
             conn.client.transport.resume_reading()
+
+
+def _nodelay(transport: asyncio.Transport | None) -> None:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

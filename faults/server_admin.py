@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import FaultError
 from .loopback import is_loopback
 
 __all__ = [
@@ -35,7 +36,7 @@ REFUSE_STATUSES = frozenset({401, 426, 429})
 STALL_WHERE = frozenset({"first_event", "between_deltas"})
 
 
-class ServerAdminError(Exception):
+class ServerAdminError(FaultError):
     """The admin API call could not be made or was refused."""
 
     def __init__(self, message: str, status: int | None = None) -> None:

@@ -12,9 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .decode import bad_body, fold, get_bool, get_float32, get_int, get_str
+from .decode import fold, get_bool, get_float32, get_int, get_str, mismatch
 from .errors import ApiError
-from .proxy import Installed, resolve_listen
+from .proxy import Installed, find_toxic, resolve_listen
 from .toxics import TOXICS, ToxicInputError, make_toxic
 
 __all__ = ["Collection", "ProxyRecord"]
@@ -148,7 +148,7 @@ class Collection:
         async with self.lock:
             body = [] if body is None else body
             if not isinstance(body, list):
-                raise bad_body(f"json: cannot unmarshal {_json_kind(body)} into Go value of type []toxiproxy.Proxy")
+                raise mismatch(body, "value", "[]toxiproxy.Proxy")
             items = []
             for n, item in enumerate(body, 1):
                 p = self._decode_proxy(item)
@@ -187,12 +187,6 @@ class Collection:
                     rec.toxics.remove(t)
 
     # -- toxics --------------------------------------------------------------------------------
-    def find_toxic(self, rec: ProxyRecord, name: str) -> Installed:
-        for t in rec.toxics:
-            if t.name == name:
-                return t
-        raise ApiError(404, "toxic not found")
-
     @staticmethod
     def _attributes(kind: str, raw: Any, base: dict[str, int]) -> dict[str, int]:
         cls = TOXICS[kind]
@@ -200,8 +194,7 @@ class Collection:
         if raw is None:
             return dict(base)
         if not isinstance(raw, dict):
-            raise bad_body(f"json: cannot unmarshal {_json_kind(raw)} into Go struct field "
-                           f"{cls.go_name}.attributes of type toxics.{cls.go_name}")
+            raise mismatch(raw, f"struct field {cls.go_name}.attributes", f"toxics.{cls.go_name}")
         d = fold(raw, names, f"toxics.{cls.go_name}")
         out = dict(base)
         for key in names:
@@ -248,7 +241,7 @@ class Collection:
 
     async def update_toxic(self, proxy: str, name: str, body: Any) -> dict[str, Any]:
         async with self.lock:
-            entry = self.find_toxic(self.get(proxy), name)
+            entry = find_toxic(self.get(proxy).toxics, name)
             d = fold(body, TOXIC_FIELDS, "toxics.ToxicWrapper")  # name, type and stream are ignored
             toxicity = get_float32(d, "toxicity", "ToxicWrapper.toxicity")
             toxicity = entry.toxicity if toxicity is None else toxicity
@@ -261,14 +254,7 @@ class Collection:
     async def remove_toxic(self, proxy: str, name: str) -> None:
         async with self.lock:
             rec = self.get(proxy)
-            entry = self.find_toxic(rec, name)
+            entry = find_toxic(rec.toxics, name)
             await self.plane.remove_toxic(proxy, name)
             rec.toxics.remove(entry)
 
-
-def _json_kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(v), "null")

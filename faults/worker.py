@@ -23,12 +23,7 @@ async def serve(fd: int, plane: LocalPlane) -> None:
         op, args = msg["op"], msg["args"]
         reply: dict[str, Any] = {"id": msg["id"]}
         try:
-            if op == "set_address_listen":
-                plane.proxies[args[0]].listen = args[1]
-                result = None
-            else:
-                result = await getattr(plane, op)(*args)
-            reply["ok"] = result
+            reply["ok"] = await getattr(plane, op)(*args)
         except ApiError as exc:
             reply["error"] = [exc.status, exc.message]
         except Exception as exc:  # noqa: BLE001 - report, never die on one bad command

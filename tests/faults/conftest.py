@@ -72,14 +72,19 @@ class _Server(socketserver.ThreadingTCPServer):
     request_queue_size = 1024
 
 
-@pytest.fixture(scope="session")
-def echo() -> Iterator[str]:
-    """A loopback TCP echo server; yields ``host:port``."""
-    srv = _Server(("127.0.0.1", 0), _Echo)
+def _serve(handler: type[socketserver.BaseRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a loopback port in a thread; yields ``host:port``."""
+    srv = _Server(("127.0.0.1", 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture(scope="session")
+def echo() -> Iterator[str]:
+    """A loopback TCP echo server; yields ``host:port``."""
+    yield from _serve(_Echo)
 
 
 def port_of(proxy: dict[str, Any]) -> int:
@@ -132,8 +137,4 @@ class _Closer(socketserver.BaseRequestHandler):
 @pytest.fixture(scope="session")
 def closer() -> Iterator[str]:
     """A loopback server that sends ``bye`` and closes at once; yields ``host:port``."""
-    srv = _Server(("127.0.0.1", 0), _Closer)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    yield from _serve(_Closer)

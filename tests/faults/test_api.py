@@ -171,6 +171,9 @@ def test_toxic_errors(server, api):
     assert_error(post('{"type":"latency","attributes":{"latency":1.5}}'), 400,
                  "bad request body: json: cannot unmarshal number 1.5 into Go struct field "
                  "LatencyToxic.attributes.latency of type int64")
+    assert_error(post('{"type":"latency","attributes":[1]}'), 400,
+                 "bad request body: json: cannot unmarshal array into Go struct field "
+                 "LatencyToxic.attributes of type toxics.LatencyToxic")
     assert post('{"type":"latency","attributes":{"latency":100.0}}').status == 200  # ours: integral floats
     assert_error(post('{"type":"latency"}'), 409, "toxic already exists")
     assert_error(post('{"type":"noop","name":"latency_downstream","stream":"upstream"}'), 409,

@@ -64,13 +64,18 @@ def test_bandwidth_holds_the_rate(api, proxy):
     assert 200_000 * 0.85 <= rate <= 200_000 * 1.15, rate
 
 
+def _send_until_closed(s: socket.socket, payload: bytes) -> tuple[bytes, str, float]:
+    """Send ``payload`` and read until the proxy closes: (data, how, seconds since the send)."""
+    t0 = time.monotonic()
+    s.sendall(payload)
+    data, how = read_until_closed(s)
+    return data, how, time.monotonic() - t0
+
+
 def test_timeout_drops_data_and_closes_after_inactivity(api, proxy):
     api.add_toxic("echo", "timeout", attributes={"timeout": 300})
     with connect(proxy) as s:
-        t0 = time.monotonic()
-        s.sendall(b"lost")
-        data, how = read_until_closed(s)
-        took = time.monotonic() - t0
+        data, how, took = _send_until_closed(s, b"lost")
     assert (data, how) == (b"", "eof")
     assert 0.28 <= took <= 0.8, took
 
@@ -89,24 +94,25 @@ def test_timeout_zero_never_closes_and_removal_closes(api, proxy):
 def test_reset_peer_gives_econnreset(api, proxy):
     api.add_toxic("echo", "reset_peer", stream="upstream", attributes={"timeout": 100})
     with connect(proxy) as s:
-        t0 = time.monotonic()
-        s.sendall(b"boom")
-        data, how = read_until_closed(s)
-        took = time.monotonic() - t0
+        data, how, took = _send_until_closed(s, b"boom")
     assert (data, how) == (b"", "reset")
     assert 0.09 <= took <= 0.6, took
 
 
 def test_reset_peer_waits_for_data_and_is_cancellable(api, proxy):
-    api.add_toxic("echo", "reset_peer", stream="upstream", attributes={"timeout": 2000})
+    api.add_toxic("echo", "reset_peer", stream="upstream", attributes={"timeout": 500})
     with connect(proxy) as s:
-        s.sendall(b"first")  # dropped; reset scheduled in 2 s
+        time.sleep(0.7)  # longer than the timeout, but no data yet: no reset
+        assert select.select([s], [], [], 0)[0] == []
+        s.sendall(b"first")  # dropped; reset scheduled in 500 ms
+        sent = time.monotonic()
         time.sleep(0.1)
         t0 = time.monotonic()
         api.remove_toxic("echo", "reset_peer_upstream")  # does not wait for the timer
-        assert time.monotonic() - t0 < 0.5
-        assert roundtrip(s, b"after") < 0.5
-        time.sleep(0.1)
+        assert time.monotonic() - t0 < 0.3
+        assert roundtrip(s, b"after") < 0.3
+        time.sleep(max(0.0, sent + 0.5 + 0.3 - time.monotonic()))  # past the cancelled reset
+        assert roundtrip(s, b"still") < 0.5
 
 
 def test_slicer_splits_writes(api, proxy):
@@ -170,24 +176,27 @@ def test_unreachable_upstream_closes_the_client(api):
         assert read_until_closed(s) == (b"", "eof")
 
 
-def _slow_pattern(proxy: dict, n: int = 16) -> tuple[bool, ...]:
-    socks = [connect(proxy) for _ in range(n)]
-    try:
-        for s in socks:
-            s.sendall(b"?")
-        time.sleep(0.1)
-        ready, _, _ = select.select(socks, [], [], 0)
-        return tuple(s not in ready for s in socks)
-    finally:
-        for s in socks:
-            s.close()
+def _slow_pattern(socks: list[socket.socket]) -> tuple[bool, ...]:
+    """Echo one byte on each socket: which replies are still missing after 100 ms (all are then read)."""
+    for s in socks:
+        s.sendall(b"?")
+    time.sleep(0.1)
+    ready, _, _ = select.select(socks, [], [], 0)
+    out = tuple(s not in ready for s in socks)
+    for s in socks:
+        s.settimeout(2)
+        s.recv(1)
+    return out
 
 
 def test_toxicity_is_drawn_per_connection_seeded_and_kept_across_updates(api, echo):
     def run() -> tuple[bool, ...]:
         p = api.create_proxy("seeded", echo)
         api.add_toxic("seeded", "latency", toxicity=0.5, attributes={"latency": 400})
-        pattern = _slow_pattern(p)
+        socks = [connect(p) for _ in range(16)]
+        pattern = _slow_pattern(socks)
+        for s in socks:
+            s.close()
         api.delete_proxy("seeded")
         return pattern
 
@@ -198,23 +207,12 @@ def test_toxicity_is_drawn_per_connection_seeded_and_kept_across_updates(api, ec
     p = api.create_proxy("kept", echo)
     api.add_toxic("kept", "latency", toxicity=0.5, attributes={"latency": 400})
     socks = [connect(p) for _ in range(12)]
-
-    def slow() -> tuple[bool, ...]:
-        for s in socks:
-            s.sendall(b"?")
-        time.sleep(0.1)
-        ready, _, _ = select.select(socks, [], [], 0)
-        out = tuple(s not in ready for s in socks)
-        for s in socks:
-            s.settimeout(2)
-            s.recv(1)
-        return out
-
-    before = slow()
+    before = _slow_pattern(socks)
+    assert 0 < sum(before) < len(socks), before  # mixed, so a redraw would show
     api.update_toxic("kept", "latency_downstream", attributes={"latency": 300})
-    assert slow() == before  # the draw is kept across an update
+    assert _slow_pattern(socks) == before  # the draw is kept across an update
     api.update_toxic("kept", "latency_downstream", toxicity=0.0)
-    assert not any(slow())
+    assert not any(_slow_pattern(socks))
     for s in socks:
         s.close()
 

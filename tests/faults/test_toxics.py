@@ -39,3 +39,4 @@ def test_slicer_cuts_cover_the_chunk_in_bounded_pieces(n, avg, var_frac, seed):
 def test_slicer_cuts_are_reproducible_from_the_seed():
     s = make_toxic("slicer", {"average_size": 10, "size_variation": 5})
     assert s.cuts(1000, random.Random(1)) == s.cuts(1000, random.Random(1))
+    assert s.cuts(1000, random.Random(1)) != s.cuts(1000, random.Random(2))  # the sizes come from the rng
