@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -250,7 +251,7 @@ class Agent:
         while True:
             try:
                 opcode, frame = link.ws.recv_data_frame(control_frame=True)
-            except (websocket.WebSocketConnectionClosedException, OSError, websocket.WebSocketException) as exc:
+            except (OSError, websocket.WebSocketException) as exc:
                 if isinstance(exc, ConnectionResetError):
                     detected = "reset"
                 elif not isinstance(exc, websocket.WebSocketConnectionClosedException):
@@ -260,10 +261,9 @@ class Agent:
             now = time.monotonic()
             link.last_rx = now
             if opcode == websocket.ABNF.OPCODE_TEXT:
-                self._on_text(link, frame.data if isinstance(frame, websocket.ABNF) else frame, now)
+                self._on_text(link, frame.data, now)
             elif opcode == websocket.ABNF.OPCODE_CLOSE:
-                data = frame.data if isinstance(frame, websocket.ABNF) else b""
-                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
+                code = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else 1005
                 detected, closed_by = "close_frame", "server"
                 break
             elif opcode == websocket.ABNF.OPCODE_BINARY:
@@ -311,7 +311,7 @@ class Agent:
         """Abort a socket we judged dead (no Close handshake: it may be half-open)."""
         link.death = why
         try:
-            link.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            link.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
         except (OSError, AttributeError):
             pass
         _shutdown_quietly(link.ws)
@@ -343,7 +343,7 @@ class Agent:
                 self._link = None
             self._connected.clear()
             in_flight = self.conversation.in_flight
-            result = self.conversation.cut(now) if in_flight is not None else None
+            result = self.conversation.cut(now)  # None when no turn was in flight
         _shutdown_quietly(link.ws)
         if self._stopped.is_set():
             if result is not None:  # the socket died as we stopped: the turn ends "stopped", not lost
@@ -386,9 +386,8 @@ class Agent:
         """
         attempt, full, cut_retries = 1, False, 0
         while True:
-            budget = self.config.turn_timeout
-            if not self.wait_connected(budget):
-                raise AgentStopped(f"{self.id}: no connection within {budget:.0f}s")
+            if not self.wait_connected(self.config.turn_timeout):
+                raise AgentStopped(f"{self.id}: no connection within {self.config.turn_timeout:.0f}s")
             with self._lock:
                 link = self._link
                 if link is None:
@@ -420,29 +419,16 @@ class Agent:
                     self._fire_turn(result)
                 raise AgentStopped(self.id)
             self._fire_turn(result)
-            if result.ok:
+            if result.outcome == "cut" and self.config.retry_in_flight and cut_retries < 1:
+                cut_retries += 1  # the socket died mid-turn: retry once on the new socket
+            elif result.needs_full_resend and self.config.full_resend and not full:
+                full = True  # the server lost our chain: a new chain with the whole history (spec §7.2)
+            elif result.error_code == ErrorCode.CONNECTION_LIMIT.value:
+                self._kill(link, "limit_error")  # the create was not run: reconnect and send it again
+            else:
                 self._record_recovery(result, link.conn_id, full)
-                return result
-            if result.outcome == "cut":
-                if not self.config.retry_in_flight or cut_retries >= 1:
-                    self._record_recovery(result, link.conn_id, full)
-                    return result
-                cut_retries += 1
-                attempt += 1
-                continue
-            if result.needs_full_resend:
-                if not self.config.full_resend or full:
-                    self._record_recovery(result, link.conn_id, full)
-                    return result
-                full = True
-                attempt += 1
-                continue
-            if result.error_code == ErrorCode.CONNECTION_LIMIT.value:
-                self._kill(link, "limit_error")
-                attempt += 1
-                continue
-            self._record_recovery(result, link.conn_id, full)
-            return result
+                return result  # completed, or lost for a reason the ledger holds
+            attempt += 1
 
     def _fire_turn(self, result: TurnResult) -> None:
         m = result.metrics

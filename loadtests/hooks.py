@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from locust import events
@@ -19,66 +20,69 @@ from reports.ledger import LedgerWriter
 
 from .sink import EventSink, MemorySink
 
-__all__ = ["sink_for"]
+__all__ = ["sink_for", "profile_for"]
 
-_SINKS: dict[int, EventSink] = {}
+
+@dataclass
+class _RunState:
+    """What one Locust environment of this process holds for agentsoak."""
+
+    sink: EventSink
+    profile: Any  # loadtests.profile.Profile | None
+    schedule: Any = None  # faults.schedule.FaultSchedule | None
+
+
+_STATES: dict[int, _RunState] = {}
+
+
+def _runner_kind(environment: Any) -> str:
+    return type(getattr(environment, "runner", None)).__name__
+
+
+def _state(environment: Any) -> _RunState:
+    state = _STATES.get(id(environment))
+    if state is None:
+        opts = environment.parsed_options
+        run_dir = getattr(opts, "agentsoak_run_dir", None)
+        if run_dir:
+            role = "master" if _runner_kind(environment) == "MasterRunner" else "locust"
+            sink: EventSink = LedgerWriter(os.path.join(run_dir, "ledger", f"{role}-{os.getpid()}.jsonl"))
+        else:
+            sink = MemorySink()
+        profile = None
+        if getattr(opts, "agentsoak_profile", None):
+            from .profile import load_profile
+
+            profile = load_profile(opts.agentsoak_profile, allow_remote=True)  # the orchestrator vetted it
+        state = _STATES[id(environment)] = _RunState(sink=sink, profile=profile)
+    return state
 
 
 def sink_for(environment: Any) -> EventSink:
-    """The sink of this process for ``environment`` (created on first use)."""
-    key = id(environment)
-    sink = _SINKS.get(key)
-    if sink is None:
-        run_dir = getattr(getattr(environment, "parsed_options", None), "agentsoak_run_dir", None)
-        if run_dir:
-            role = "master" if _is_master(environment) else "locust"
-            sink = LedgerWriter(os.path.join(run_dir, "ledger", f"{role}-{os.getpid()}.jsonl"))
-        else:
-            sink = MemorySink()
-        _SINKS[key] = sink
-    return sink
-
-
-def _is_master(environment: Any) -> bool:
-    runner = getattr(environment, "runner", None)
-    return type(runner).__name__ == "MasterRunner"
-
-
-@events.init_command_line_parser.add_listener
-def _add_arguments(parser: Any, **_kw: Any) -> None:
-    group = parser  # Locust's parser: include_in_web_ui works only on it, not on argument groups
-    group.add_argument("--agentsoak-run-dir", default=None, include_in_web_ui=False,
-                       help="Run directory: each Locust process writes ledger/<role>-<pid>.jsonl there.")
-    group.add_argument("--seed", type=int, default=None, include_in_web_ui=True,
-                       help="Seed for the agents' random choices (sizes, think time, jitter).")
-
-
-    group.add_argument("--agentsoak-profile", default=None, include_in_web_ui=False,
-                       help="Resolved profile (YAML): agent behaviour and the fault timeline.")
-    group.add_argument("--agentsoak-proxy-api", default=None, include_in_web_ui=False,
-                       help="Toxiproxy API URL the fault schedule drives.")
-    group.add_argument("--agentsoak-proxy-name", default="agentsoak", include_in_web_ui=False,
-                       help="Name of the Toxiproxy proxy the agents connect through.")
-    group.add_argument("--agentsoak-admin-url", default=None, include_in_web_ui=False,
-                       help="Base URL of the reference server's admin API (protocol faults).")
-
-
-_PROFILES: dict[int, Any] = {}
-_SCHEDULES: dict[int, Any] = {}
+    """The sink of this process for ``environment``: its ledger file, or memory without a run dir."""
+    return _state(environment).sink
 
 
 def profile_for(environment: Any) -> Any:
     """The run's profile for this environment, or None when Locust runs without one."""
-    key = id(environment)
-    if key not in _PROFILES:
-        path = getattr(environment.parsed_options, "agentsoak_profile", None) if environment.parsed_options else None
-        if path:
-            from .profile import load_profile
+    return _state(environment).profile
 
-            _PROFILES[key] = load_profile(path, allow_remote=True)  # the orchestrator already vetted it
-        else:
-            _PROFILES[key] = None
-    return _PROFILES[key]
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any, **_kw: Any) -> None:
+    # Locust's own parser: ``include_in_web_ui`` works only there, not on argument groups.
+    parser.add_argument("--agentsoak-run-dir", default=None, include_in_web_ui=False,
+                        help="Run directory: each Locust process writes ledger/<role>-<pid>.jsonl there.")
+    parser.add_argument("--seed", type=int, default=None, include_in_web_ui=True,
+                        help="Seed for the agents' random choices (sizes, think time, jitter).")
+    parser.add_argument("--agentsoak-profile", default=None, include_in_web_ui=False,
+                        help="Resolved profile (YAML): agent behaviour and the fault timeline.")
+    parser.add_argument("--agentsoak-proxy-api", default=None, include_in_web_ui=False,
+                        help="Toxiproxy API URL the fault schedule drives.")
+    parser.add_argument("--agentsoak-proxy-name", default="agentsoak", include_in_web_ui=False,
+                        help="Name of the Toxiproxy proxy the agents connect through.")
+    parser.add_argument("--agentsoak-admin-url", default=None, include_in_web_ui=False,
+                        help="Base URL of the reference server's admin API (protocol faults).")
 
 
 @events.init.add_listener
@@ -92,18 +96,14 @@ def _on_init(environment: Any, **_kw: Any) -> None:
         configure_from_profile(user_class, profile)
 
 
-def _is_worker(environment: Any) -> bool:
-    return type(getattr(environment, "runner", None)).__name__ == "WorkerRunner"
-
-
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
-    sink = sink_for(environment)
-    sink("test_start", users=getattr(environment.parsed_options, "num_users", None))
-    profile = profile_for(environment)
-    if profile is None or _is_worker(environment) or not profile.faults:
+    state = _state(environment)
+    state.sink("test_start", users=getattr(environment.parsed_options, "num_users", None))
+    profile = state.profile
+    if profile is None or not profile.faults or _runner_kind(environment) == "WorkerRunner":
         return
-    from faults.schedule import FaultSchedule, plan
+    from faults.schedule import FaultSchedule
 
     opts = environment.parsed_options
     toxics = admin = None
@@ -115,27 +115,26 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         from faults.server_admin import ServerAdmin
 
         admin = ServerAdmin(opts.agentsoak_admin_url)
-    schedule = FaultSchedule(plan(profile.faults, profile.load.duration_s), toxics=toxics, admin=admin,
-                             proxy_name=opts.agentsoak_proxy_name, sink=sink)
-    _SCHEDULES[id(environment)] = schedule
-    schedule.start()
+    state.schedule = FaultSchedule(profile.plan(), toxics=toxics, admin=admin,
+                                   proxy_name=opts.agentsoak_proxy_name, sink=state.sink)
+    state.schedule.start()
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_kw: Any) -> None:
-    schedule = _SCHEDULES.pop(id(environment), None)
-    if schedule is not None:
-        schedule.stop()
-    sink = sink_for(environment)
-    sink("test_stop")
-    flush = getattr(sink, "flush", None)
+    state = _state(environment)
+    if state.schedule is not None:
+        state.schedule.stop()
+        state.schedule = None
+    state.sink("test_stop")
+    flush = getattr(state.sink, "flush", None)
     if flush:
         flush()
 
 
 @events.quitting.add_listener
 def _on_quitting(environment: Any, **_kw: Any) -> None:
-    sink = _SINKS.pop(id(environment), None)
-    close = getattr(sink, "close", None)
+    state = _STATES.pop(id(environment), None)
+    close = getattr(state.sink, "close", None) if state else None
     if close:
         close()

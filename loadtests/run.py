@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,14 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import orjson
 import yaml
 
-from faults.schedule import plan
+from faults.client import FaultClient
 from reports.ledger import LedgerWriter
 
 from .profile import Profile
+from .profile_model import RESPONSES_PATH
 from .progress import LedgerTail
 
 __all__ = ["RunResult", "run_profile", "make_run_dir", "ReferenceServer"]
@@ -63,18 +66,21 @@ class ReferenceServer:
     def __init__(self, args: list[str], log: TextIO | int = subprocess.DEVNULL, *, port: int = 0) -> None:
         self.args = list(args)
         self.log = log
+        self._spawn(port)
+
+    def _spawn(self, port: int) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "loadtests.server", "--host", "127.0.0.1", "--port", str(port), *args],
-            stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+            [sys.executable, "-m", "loadtests.server", "--host", "127.0.0.1", "--port", str(port), *self.args],
+            stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True,
         )
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
+        line = self.proc.stdout.readline().strip()  # the server's first line: "listening on http://…"
         if "listening on" not in line:
             self.stop()
             raise RuntimeError(f"reference server did not start (said {line!r}); see logs/server.log")
         self.http_url = line.rsplit(" ", 1)[-1].rstrip("/")
         self.port = int(self.http_url.rsplit(":", 1)[-1])
-        self.url = f"ws://127.0.0.1:{self.port}/v1/responses"
+        self.url = f"ws://127.0.0.1:{self.port}{RESPONSES_PATH}"
 
     def kill(self) -> None:
         """SIGKILL: every socket drops with no Close frame."""
@@ -84,7 +90,7 @@ class ReferenceServer:
     def restart(self) -> None:
         """Start a fresh process on the same port (empty caches and store)."""
         self.stop()
-        self.__init__(self.args, self.log, port=self.port)  # type: ignore[misc]
+        self._spawn(self.port)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -116,18 +122,13 @@ def server_args(profile: Profile) -> list[str]:
     return args
 
 
-def _ws_url(host_port: str) -> str:
-    return f"ws://{host_port}/v1/responses"
-
-
 def _write_json(path: Path, obj: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2))
     tmp.replace(path)
 
 
-def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: TextIO | None = sys.stderr,
-                locust_extra: list[str] | None = None) -> RunResult:
+def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: TextIO | None = sys.stderr) -> RunResult:
     """Run one scenario end to end and return where it went. Never raises for a broken run."""
     run_dir = run_dir or make_run_dir(profile)
     (run_dir / "profile.resolved.yaml").write_text(
@@ -139,7 +140,6 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
            target=profile.target.kind, digests=digests, proxy=profile.proxy.kind, users=profile.load.users,
            duration_s=profile.load.duration_s)
     status, error = "completed", None
-    interrupted = False
 
     def _on_sigterm(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -149,11 +149,10 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
         try:
             target_url, admin_url = _start_target(profile, run_dir, stack)
             agents_url, proxy_api = _start_proxy(profile, run_dir, stack, target_url)
-            code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress, locust_extra or [])
-            if code not in (0, 1):  # Locust exits 1 when any request failed; our report judges that
+            code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress)
+            if code not in (0, 1):  # 1 can come from Locust's own failure ratio checks; our report judges those
                 status, error = "error", f"locust exited with code {code}; see logs/locust.log"
         except KeyboardInterrupt:
-            interrupted = True
             status, error = "interrupted", "stopped by the user (Ctrl-C)"
         except Exception as exc:  # noqa: BLE001 - a broken run is reported, not raised
             status, error = "error", f"{type(exc).__name__}: {exc}"
@@ -162,7 +161,7 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
     ledger("run_stop", reason=status, error=error)
     ledger.close()
     _write_json(run_dir / "run.json", {"status": status, "exit_reason": error or status, "profile": profile.name,
-                                       "seed": profile.seed, "interrupted": interrupted})
+                                       "seed": profile.seed, "interrupted": status == "interrupted"})
     return RunResult(run_dir=run_dir, status=status, error=error)
 
 
@@ -170,8 +169,6 @@ def _start_target(profile: Profile, run_dir: Path, stack: contextlib.ExitStack) 
     """Returns (host:port of the target, admin base URL or None)."""
     if profile.target.kind == "external":
         assert profile.target.url is not None
-        from urllib.parse import urlsplit
-
         return urlsplit(profile.target.url).netloc, None
     log = stack.enter_context(open(run_dir / "logs" / "server.log", "w"))  # noqa: SIM115
     server = ReferenceServer(server_args(profile), log)
@@ -182,11 +179,11 @@ def _start_target(profile: Profile, run_dir: Path, stack: contextlib.ExitStack) 
 def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
                  target: str) -> tuple[str, str | None]:
     """Returns (the URL agents use, the Toxiproxy API URL or None)."""
+    # The loader gave an external URL its path (RESPONSES_PATH when it had none).
+    external = urlsplit(profile.target.url) if profile.target.kind == "external" and profile.target.url else None
+    scheme, path = (external.scheme, external.path) if external else ("ws", RESPONSES_PATH)
     if profile.proxy.kind == "none":
-        if profile.target.kind == "external":
-            return profile.target.url or _ws_url(target), None
-        return _ws_url(target), None
-    from faults.client import FaultClient
+        return f"{scheme}://{target}{path}", None
 
     log_path = str(run_dir / "logs" / "proxy.log")
     if profile.proxy.kind == "url":
@@ -194,8 +191,6 @@ def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
         client = FaultClient(profile.proxy.url, allow_remote=True)  # the profile loader vetted the host
         client.version()
     elif profile.proxy.kind == "real":
-        import shutil
-
         if not shutil.which("toxiproxy-server"):
             raise RuntimeError("proxy.kind is 'real' but no toxiproxy-server binary is on PATH")
         client = FaultClient.start(seed=profile.seed, log_path=log_path)
@@ -211,13 +206,7 @@ def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
             client.delete_proxy(PROXY_NAME)
 
     stack.callback(_remove_route)
-    scheme_path = "/v1/responses"
-    if profile.target.kind == "external" and profile.target.url:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(profile.target.url)
-        return f"{parts.scheme}://{proxy['listen']}{parts.path or scheme_path}", client.url
-    return f"ws://{proxy['listen']}{scheme_path}", client.url
+    return f"{scheme}://{proxy['listen']}{path}", client.url
 
 
 def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None,
@@ -241,14 +230,14 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
 
 
 def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None, admin_url: str | None,
-                progress: TextIO | None, extra: list[str]) -> int:
-    cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url) + extra
+                progress: TextIO | None) -> int:
+    cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url)
     env = dict(os.environ)
     env.pop("TOXIPROXY_URL", None)  # the master gets the proxy API explicitly
     with open(run_dir / "logs" / "locust.out", "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         tail = LedgerTail(run_dir / "ledger")
-        windows = plan(profile.faults, profile.load.duration_s)
+        windows = profile.plan()
         started = time.monotonic()
         try:
             while proc.poll() is None:
@@ -259,9 +248,8 @@ def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str
                     progress.flush()
         except KeyboardInterrupt:
             # Locust stops gracefully on SIGTERM: it ends the test, writes its CSV/HTML and quits.
-            for sig in (signal.SIGTERM,):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, sig)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:

@@ -6,7 +6,7 @@ recovery) and turns its callbacks into Locust ``request`` events with real timin
 then tool calls answered with tool output, think time between turns, and a context that grows.
 
 Behaviour knobs are class attributes (Locust's declarative style); a profile sets them through
-:func:`configure_from_agent_config`.
+:func:`configure_from_profile`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ from locust import User, task
 
 from .agent import Agent, AgentStopped, ReconnectPolicy, TransportConfig
 from .hooks import sink_for
+from .profile_model import IntRange, ThinkTime
+from .protocol import Conversation
 from .workload import TOOLS, filler_text
 
 __all__ = ["AgentUser", "CodingAgentUser", "responses_url", "configure_from_profile"]
 
 _agent_numbers = itertools.count(1)
+
 
 def responses_url(host: str) -> str:
     """The WebSocket URL of ``/v1/responses`` for a Locust ``--host`` (ws/wss, or http/https mapped)."""
@@ -60,6 +63,7 @@ class AgentUser(User):
         self.agent_id = f"a{os.getpid():x}-{next(_agent_numbers)}"
         self.rng = random.Random(f"{getattr(environment.parsed_options, 'seed', None)}-{self.agent_id}")
         self.agent: Agent | None = None
+        self.sessions = 0
 
     def transport_config(self) -> TransportConfig:
         return TransportConfig(
@@ -78,9 +82,7 @@ class AgentUser(User):
         if self.agent is not None:
             self.agent.stop()
 
-    def new_conversation(self):  # noqa: ANN201 - Conversation
-        from .protocol import Conversation
-
+    def new_conversation(self) -> Conversation:
         return Conversation(store=True)
 
     def _fire(self, request_type: str, name: str, response_time: float, response_length: int,
@@ -96,9 +98,9 @@ class CodingAgentUser(AgentUser):
 
     turns_per_session = 8
     tool_call_ratio = 0.5
-    think_time: tuple[str, float, float] = ("uniform", 0.5, 2.0)  # (distribution, a, b)
-    input_tokens = (20, 200)
-    output_tokens = (20, 120)
+    think_time = ThinkTime()  # uniform 0.5-2 s
+    input_tokens = IntRange(20, 200)
+    output_tokens = IntRange(20, 120)
     store = True
     model = "gpt-5.2"
 
@@ -106,49 +108,43 @@ class CodingAgentUser(AgentUser):
         return self.think()
 
     def think(self) -> float:
-        kind, a, b = self.think_time
-        if kind == "constant":
-            return a
-        if kind == "exponential":
-            return self.rng.expovariate(1.0 / a) if a > 0 else 0.0
-        return self.rng.uniform(a, b)
+        t = self.think_time
+        if t.distribution == "constant":
+            return t.value or 0.0
+        if t.distribution == "exponential":
+            return self.rng.expovariate(1.0 / t.mean) if t.mean else 0.0
+        return self.rng.uniform(t.min or 0.0, t.max or 0.0)
 
-    def new_conversation(self):  # noqa: ANN201
-        from .protocol import Conversation
-
+    def new_conversation(self) -> Conversation:
         return Conversation(model=self.model, store=self.store, tools=TOOLS,
                             instructions="You are a careful coding agent.")
 
-    def _text(self, tokens: int) -> str:
-        return filler_text(self.rng, tokens)
+    def _text(self) -> str:
+        return filler_text(self.rng, self.rng.randint(self.input_tokens.min, self.input_tokens.max))
 
-    def _hints(self) -> dict[str, Any]:
-        return {"agentsoak_output_tokens": str(self.rng.randint(*self.output_tokens)),
-                "agentsoak_tool_call": "yes" if self.rng.random() < self.tool_call_ratio else "no"}
+    def _hints(self, *, last: bool) -> dict[str, Any]:
+        """Per-turn hints for the reference server (real servers ignore metadata they don't know)."""
+        calls = not last and self.rng.random() < self.tool_call_ratio
+        return {"agentsoak_output_tokens": str(self.rng.randint(self.output_tokens.min, self.output_tokens.max)),
+                "agentsoak_tool_call": "yes" if calls else "no"}
 
     @task
     def session(self) -> None:
         assert self.agent is not None
         agent = self.agent
-        self.sessions = getattr(self, "sessions", 0) + 1
+        self.sessions += 1
         agent.new_session()
-        items: list[dict[str, Any]] = [
-            {"type": "message", "role": "user", "content": self._text(self.rng.randint(*self.input_tokens))}]
+        items: list[dict[str, Any]] = [{"type": "message", "role": "user", "content": self._text()}]
         try:
             for index in range(self.turns_per_session):
                 turn_id = f"{self.agent_id}/s{self.sessions}/t{index}"
-                hints = self._hints() if index < self.turns_per_session - 1 else {
-                    **self._hints(), "agentsoak_tool_call": "no"}
+                hints = self._hints(last=index == self.turns_per_session - 1)
                 result = agent.run_turn(items, turn_id=turn_id, session=self.sessions, index=index, metadata=hints)
                 if not result.ok:
                     return  # the ledger holds why; start a new session after the wait
-                calls = result.function_calls
-                if calls:
-                    items = [{"type": "function_call_output", "call_id": c.get("call_id"),
-                              "output": self._text(self.rng.randint(*self.input_tokens))} for c in calls]
-                else:
-                    items = [{"type": "message", "role": "user",
-                              "content": self._text(self.rng.randint(*self.input_tokens))}]
+                items = [{"type": "function_call_output", "call_id": c.get("call_id"), "output": self._text()}
+                         for c in result.function_calls]
+                items = items or [{"type": "message", "role": "user", "content": self._text()}]
                 time.sleep(self.think())
         except AgentStopped:
             return
@@ -170,16 +166,10 @@ def configure_from_profile(user_class: type, profile: Any) -> None:
     if profile.target.api_key_env:
         user_class.api_key_env = profile.target.api_key_env
     if issubclass(user_class, CodingAgentUser):
-        t = a.think_time
-        if t.distribution == "constant":
-            user_class.think_time = ("constant", float(t.value or 0.0), 0.0)
-        elif t.distribution == "exponential":
-            user_class.think_time = ("exponential", float(t.mean or 0.0), 0.0)
-        else:
-            user_class.think_time = ("uniform", float(t.min or 0.0), float(t.max or 0.0))
+        user_class.think_time = a.think_time
         user_class.turns_per_session = a.turns_per_session
         user_class.tool_call_ratio = a.tool_call_ratio
-        user_class.input_tokens = (a.input_tokens.min, a.input_tokens.max)
-        user_class.output_tokens = (a.output_tokens.min, a.output_tokens.max)
+        user_class.input_tokens = a.input_tokens
+        user_class.output_tokens = a.output_tokens
         user_class.store = a.store
         user_class.model = a.model

@@ -348,7 +348,7 @@ def parse_server_event(text: str | bytes) -> ServerEvent:
                              obj["delta"])
         if kind == "response.function_call_arguments.delta":
             return ArgumentsDelta(_seq(obj), obj["item_id"], obj.get("output_index", 0), obj["delta"])
-        if kind.startswith("response.") and isinstance(obj.get("response"), dict) and kind in _RESPONSE_TYPES:
+        if kind in _RESPONSE_TYPES and isinstance(obj.get("response"), dict):
             extra = {k: v for k, v in obj.items() if k not in ("type", "sequence_number", "response")}
             return ResponseEvent(kind, _seq(obj), obj["response"], extra)
         if kind in ("response.output_item.added", "response.output_item.done"):
