@@ -64,7 +64,7 @@ def _metrics(r: Report) -> dict[str, float | None]:
     s = r.summary
     out: dict[str, float | None] = {
         "agents": s.agents, "sessions": s.sessions, "turns": s.turns,
-        "failures": s.outcomes.get("failed", 0) + s.outcomes.get("error", 0),
+        "failures": s.failed_turns,
         "output tokens/s": s.output_tokens_per_s,
     }
     for label, d in (("TTFT", s.ttft_ms), ("turn latency", s.latency_ms)):
@@ -72,9 +72,8 @@ def _metrics(r: Report) -> dict[str, float | None]:
             out[f"{label} {q} (ms)"] = getattr(d, q)
     out["inter-token gap p50 (ms)"] = s.gap_p50_ms.p50
     out["inter-token gap p99 (ms)"] = s.gap_p99_ms.p99
-    total = s.cache["hit"] + s.cache["store"] + s.cache["miss"]
     out["cache hits"], out["cache misses"] = s.cache["hit"], s.cache["miss"]
-    out["cache hit ratio"] = s.cache["hit"] / total if total else None
+    out["cache hit ratio"] = s.cache_hit_ratio
     out["disconnects"] = len(s.disconnects)
     out["reconnects"] = len(s.reconnect_times_ms)
     for mode, n in s.recovery_modes.items():
@@ -104,9 +103,11 @@ def render_comparison(c: Comparison, label_a: str = "A", label_b: str = "B") -> 
     check_rows = [[("REGRESSED" if d.regressed else "changed" if d.changed else ""), d.name,
                    verdict(d.verdict_a), verdict(d.verdict_b), fmt(d.observed_a), fmt(d.observed_b)]
                   for d in c.checks]
-    metric_rows = [[m.name, fmt(m.a, 3 if m.name.endswith("ratio") else 1),
-                    fmt(m.b, 3 if m.name.endswith("ratio") else 1), fmt(m.delta, 3 if m.name.endswith("ratio") else 1),
-                    "-" if m.pct is None else f"{m.pct:+.1f}%"] for m in c.metrics]
+    metric_rows = []
+    for m in c.metrics:
+        digits = 3 if m.name.endswith("ratio") else 1
+        metric_rows.append([m.name, fmt(m.a, digits), fmt(m.b, digits), fmt(m.delta, digits),
+                            "-" if m.pct is None else f"{m.pct:+.1f}%"])
     return "\n".join([
         f"agentsoak compare: {label_a} = {c.name_a}, {label_b} = {c.name_b}; {len(c.regressions)} check(s) regressed",
         "",

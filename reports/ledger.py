@@ -101,13 +101,15 @@ class LedgerWriter:
 
 @dataclass
 class LedgerReadStats:
-    """What a read saw besides events: files, lines, and lines it had to skip."""
+    """What a read saw besides events: files, lines, lines it had to skip, and files cut short."""
 
     files: int = 0
     lines: int = 0
     bad_lines: int = 0
     newer_version_lines: int = 0
     bad_examples: list[str] = field(default_factory=list)
+    #: names of the files whose last line has no newline: cut short (``kill -9``), parsed or not
+    cut_files: list[str] = field(default_factory=list)
 
 
 def ledger_files(run_dir: str | os.PathLike[str]) -> list[Path]:
@@ -120,12 +122,13 @@ def iter_ledger(
 ) -> Iterator[dict[str, Any]]:
     """Yield every event of a run, file by file (not globally time-sorted), skipping bad lines.
 
-    Memory is bounded by one line. ``stats`` (if given) counts what was skipped, so a report can
-    say that a file was cut short.
+    Memory is bounded by one line. ``stats`` (if given) counts what was skipped, and names the
+    files that were cut short, once the stream is read to the end.
     """
     stats = stats if stats is not None else LedgerReadStats()
     for path in ledger_files(run_dir):
         stats.files += 1
+        raw = b"\n"  # an empty file is not cut
         with open(path, "rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 stats.lines += 1
@@ -139,6 +142,9 @@ def iter_ledger(
                 if not isinstance(event, dict) or "kind" not in event:
                     stats.bad_lines += 1
                     continue
-                if event.get("v", 0) > LEDGER_VERSION:
+                v = event.get("v", 0)
+                if v != LEDGER_VERSION and type(v) in (int, float) and v > LEDGER_VERSION:
                     stats.newer_version_lines += 1
                 yield event
+        if not raw.endswith(b"\n"):
+            stats.cut_files.append(path.name)

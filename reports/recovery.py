@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from reports.sketch import LogHistogram
-from reports.summary import FAULT_ATTRIBUTION_TAIL_S, Dist, RunSummary, Second
+from reports.summary import Dist, RunSummary, Second, nearest_rank
 from reports.thresholds import Thresholds
 
 __all__ = ["FaultRecovery", "fault_recoveries"]
@@ -64,7 +64,7 @@ def fault_recoveries(summary: RunSummary, th: Thresholds) -> tuple[FaultRecovery
     """One ``FaultRecovery`` per fault window of ``summary`` (pure)."""
     by_t = {s.t: s for s in summary.timeline}
     last_t = summary.timeline[-1].t if summary.timeline else 0
-    faults = [f for f in summary.faults if f.type != "?"]
+    faults = summary.applied_faults
     out = []
     for f in faults:
         others = [(g.start, g.end) for g in faults if g is not f]
@@ -85,9 +85,7 @@ def fault_recoveries(summary: RunSummary, th: Thresholds) -> tuple[FaultRecovery
         mine = [d for d in summary.disconnects if d.fault == f.fault]
         times = sorted(d.at + d.reconnect_ms / 1000.0 for d in mine if d.reconnect_ms is not None)
         per_s = Counter(math.floor(t) for t in times)
-        spread = None
-        if len(times) >= 2:
-            spread = times[math.ceil(0.9 * len(times)) - 1] - times[max(0, math.ceil(0.1 * len(times)) - 1)]
+        spread = nearest_rank(times, 0.9) - nearest_rank(times, 0.1) if len(times) >= 2 else None
         out.append(FaultRecovery(
             fault=f.fault, type=f.type, start=f.start, end=f.end, status=status,
             recovered_after_s=recovered_after, baseline_turns=base_n,
@@ -125,6 +123,3 @@ def _recovery(
         return "unobserved", None
     return "not_recovered", None
 
-
-# re-exported for renderers that want the attribution rule in their notes
-ATTRIBUTION_TAIL_S = FAULT_ATTRIBUTION_TAIL_S

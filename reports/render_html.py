@@ -4,7 +4,7 @@ Charts: agents connected over time, turn latency and TTFT p50/p95 per second, re
 second, and recovery modes over time; every chart shades the fault windows. Plotly is used
 because it is already a declared dependency (no matplotlib needed), and a soak run's
 per-second series (an hour is 3,600 points per line) want zoom and hover to investigate, which a
-static image cannot give. The cost is ~4.6 MB of inlined JavaScript per report.
+static image cannot give. The cost is ~4.8 MB of inlined JavaScript per report.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _shapes(report: Report) -> list[dict[str, Any]]:
     return [
         {"type": "rect", "xref": "x", "yref": "paper", "x0": f.start, "x1": max(f.end, f.start + 0.5),
          "y0": 0, "y1": 1, "fillcolor": _FAULT_FILL, "line": {"width": 0}, "layer": "below"}
-        for f in report.summary.faults if f.type != "?"
+        for f in report.summary.applied_faults
     ]
 
 
@@ -53,7 +53,7 @@ def _annotations(report: Report) -> list[dict[str, Any]]:
     return [
         {"x": f.start, "y": 1, "xref": "x", "yref": "paper", "text": html.escape(f.fault), "showarrow": False,
          "xanchor": "left", "yanchor": "top", "font": {"size": 10, "color": "#a50e0e"}}
-        for f in report.summary.faults if f.type != "?"
+        for f in report.summary.applied_faults
     ]
 
 

@@ -9,7 +9,6 @@ fault window with its recovery), ``disconnects_by_fault``, ``timeline`` (per-sec
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -52,9 +51,6 @@ def report_dict(report: Report) -> dict[str, Any]:
     from reports.report import exit_code
 
     s = report.summary
-    by_fault: dict[str, Counter[str]] = {}
-    for d in s.disconnects:
-        by_fault.setdefault(d.fault or "(no fault)", Counter())[d.ended] += 1
     it = s.integrity
     return {
         "schema_version": SCHEMA_VERSION,
@@ -115,7 +111,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         },
         "faults": [asdict(r) for r in report.recoveries],
         "fault_errors": {f.fault: list(f.errors) for f in s.faults if f.errors},
-        "disconnects_by_fault": {k: dict(v) for k, v in by_fault.items()},
+        "disconnects_by_fault": {k: dict(v) for k, v in s.disconnects_by_fault.items()},
         "timeline": _timeline(report),
         "notes": list(report.notes),
     }

@@ -18,8 +18,9 @@ import orjson
 import yaml
 
 from reports.errors import RunDirError
-from reports.ledger import LedgerReadStats, iter_ledger, ledger_files
+from reports.ledger import LedgerReadStats, iter_ledger
 from reports.recovery import FaultRecovery, fault_recoveries
+from reports.render_terminal import render_terminal
 from reports.summary import RunSummary, summarize
 from reports.thresholds import Thresholds
 from reports.verify import FAIL, Check, digests_available, verify
@@ -94,23 +95,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _cut_files(run_dir: Path) -> list[str]:
-    """Ledger files whose last byte is not a newline: their last line was cut short."""
-    cut = []
-    for path in ledger_files(run_dir):
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                if fh.tell() == 0:
-                    continue
-                fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":
-                    cut.append(path.name)
-        except OSError:
-            cut.append(path.name)
-    return cut
-
-
 def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] | None = None) -> Report:
     """Read a run directory and verify it. Raises ``RunDirError``/``ThresholdError`` on bad input.
 
@@ -150,9 +134,8 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
         partial.append("the ledger is empty (no ledger/*.jsonl)")
     if not summary.run.stopped:
         partial.append("the ledger has no run_stop event")
-    cut = _cut_files(rd)
-    if cut:
-        partial.append("ledger file(s) end in a cut line: " + ", ".join(cut))
+    if stats.cut_files:
+        partial.append("ledger file(s) end in a cut line: " + ", ".join(stats.cut_files))
     if stats.bad_lines:
         notes.append(f"{stats.bad_lines} ledger line(s) could not be parsed and were skipped "
                      f"(e.g. {', '.join(stats.bad_examples)})")
@@ -164,7 +147,8 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
     if partial:
         notes.append("Partial run: turns in flight when it stopped count as lost; events after the crash are missing.")
 
-    checks = tuple(verify(summary, thresholds))
+    recoveries = fault_recoveries(summary, thresholds)
+    checks = tuple(verify(summary, thresholds, recoveries))
     return Report(
         run_dir=rd,
         name=str(profile.get("name") or summary.run.profile or rd.name),
@@ -172,7 +156,7 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
         thresholds=thresholds,
         checks=checks,
         summary=summary,
-        recoveries=fault_recoveries(summary, thresholds),
+        recoveries=recoveries,
         partial=bool(partial),
         partial_reasons=tuple(partial),
         run_status=str(status.get("status")) if status and status.get("status") is not None else None,
@@ -204,10 +188,3 @@ def write_report(report: Report, run_dir: str | os.PathLike[str] | None = None) 
     paths["junit"].write_bytes(render_junit(report))
     paths["html"].write_text(render_html(report), encoding="utf-8")
     return paths
-
-
-def render_terminal(report: Report) -> str:
-    """The terminal summary (tabulate tables; checks with PASS/FAIL first)."""
-    from reports.render_terminal import render_terminal as _render
-
-    return _render(report)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "RunInfo",
     "RunSummary",
     "Second",
+    "nearest_rank",
     "summarize",
 ]
 
@@ -42,6 +43,11 @@ _EXAMPLES = 50  # example ids kept per finding (counts and agent sets stay exact
 
 # per-agent connection timeline entry codes, ordered so that equal times sort sensibly
 _DISC, _ATTEMPT, _OK, _GIVEUP, _STOP = 0, 1, 2, 3, 4
+
+
+def nearest_rank(sorted_values: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0..1) of a non-empty, sorted sequence."""
+    return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
 
 
 @dataclass(frozen=True)
@@ -67,11 +73,8 @@ class Dist:
         vals = sorted(values)
         if not vals:
             return cls(0, None, None, None, None, None)
-
-        def q(p: float) -> float:
-            return vals[max(0, math.ceil(p * len(vals)) - 1)]
-
-        return cls(len(vals), sum(vals) / len(vals), q(0.5), q(0.95), q(0.99), vals[-1])
+        return cls(len(vals), sum(vals) / len(vals), nearest_rank(vals, 0.5), nearest_rank(vals, 0.95),
+                   nearest_rank(vals, 0.99), vals[-1])
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,40 @@ class RunSummary:
         """Aggregate output throughput over the run."""
         return self.output_tokens / self.duration_s if self.duration_s > 0 else None
 
+    @property
+    def completed_turns(self) -> int:
+        """Turn ends with a good outcome (``completed`` or ``incomplete``)."""
+        return sum(self.outcomes.get(o, 0) for o in GOOD_OUTCOMES)
+
+    @property
+    def failed_turns(self) -> int:
+        """Turn ends with outcome ``failed`` or ``error``."""
+        return sum(self.outcomes.get(o, 0) for o in FAILED_OUTCOMES)
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        """Cache hits over completed turns that reported hit, store or miss."""
+        total = self.cache["hit"] + self.cache["store"] + self.cache["miss"]
+        return self.cache["hit"] / total if total else None
+
+    @property
+    def applied_faults(self) -> tuple[FaultWindow, ...]:
+        """Fault windows that applied (a ``fault_error`` with no ``fault_apply`` has type ``?``)."""
+        return tuple(f for f in self.faults if f.type != "?")
+
+    @property
+    def half_open(self) -> list[Disconnect]:
+        """Disconnects of half-open sockets (ping/idle timeout) with the silence before detection."""
+        return [d for d in self.disconnects if d.detected in HALF_OPEN_DETECTORS and d.silent_ms is not None]
+
+    @property
+    def disconnects_by_fault(self) -> dict[str, Counter[str]]:
+        """Fault (or ``(no fault)``) -> how its disconnects ended, in order of first disconnect."""
+        by_fault: dict[str, Counter[str]] = {}
+        for d in self.disconnects:
+            by_fault.setdefault(d.fault or "(no fault)", Counter())[d.ended] += 1
+        return by_fault
+
 
 class _Bucket:
     __slots__ = ("conn", "disc", "reco", "turns", "fail", "lat", "ttft", "hit", "store", "miss", "rec")
@@ -266,11 +303,20 @@ class _FindingAcc:
         return Finding(self.count, tuple(sorted(self.agents)), tuple(sorted(self.examples)))
 
 
+# a tuple, not a set: ``kind`` may be any JSON value, and a list or object is not hashable
+_CONNECTION_KINDS = ("connect_ok", "connect_attempt", "disconnect", "reconnect_giveup", "agent_stop",
+                     "connect_fail", "agent_start", "recovery")
 _NUMBER = (int, float)  # exact types: bool is not a number here; JSON has no NaN/inf
+_UNHASHABLE = (list, dict)  # JSON arrays and objects, as orjson decodes them
 
 
 def _num(v: Any) -> float | None:
     return v if type(v) in _NUMBER else None
+
+
+def _key(v: Any) -> Any:
+    """``v`` made usable as a dict key or set member: a malformed array/object value becomes its text."""
+    return str(v) if type(v) in _UNHASHABLE else v
 
 
 def summarize(events: Iterable[Mapping[str, Any]]) -> RunSummary:
@@ -303,15 +349,12 @@ class _Accumulator:
         self.turn_state: dict[str, int] = {}  # bit0 started, bit1 stopped, bit2 ended, +8 per good end
         self.turn_starts = 0
         self.outcomes: Counter[str] = Counter()
-        self.ttft = LogHistogram()
-        self.lat = LogHistogram()
         self.gap50 = LogHistogram()
         self.gap99 = LogHistogram()
         self.tps = LogHistogram()
         self.out_tokens = 0
         self.in_tokens = 0
         self.cached_tokens = 0
-        self.cache: Counter[str] = Counter()
         self.digests_compared = 0
         self.mismatch = _FindingAcc()
         self.chain_breaks = _FindingAcc()
@@ -324,6 +367,7 @@ class _Accumulator:
         self.recovery_modes: Counter[str] = Counter()
         self.close_codes: Counter[tuple[str, int | None]] = Counter()
         self.connect_failures: Counter[str] = Counter()
+        # per-second buckets; also the only store of turn latency, TTFT and cache counts (summed in finish)
         self.buckets: dict[int, _Bucket] = {}
 
     def _bucket(self, mono: float) -> _Bucket:
@@ -347,8 +391,7 @@ class _Accumulator:
             self._turn_end(ev, mono)
         elif kind == "turn_start":
             self._turn_start(ev)
-        elif kind in ("connect_ok", "connect_attempt", "disconnect", "reconnect_giveup", "agent_stop",
-                      "connect_fail", "agent_start", "recovery"):
+        elif kind in _CONNECTION_KINDS:
             self._connection(kind, ev, mono)
         elif kind == "run_start":
             self.run_start = ev
@@ -375,6 +418,8 @@ class _Accumulator:
         ts = self.turn_state
         ts[turn] = ts.get(turn, 0) | 1
         session = ev.get("session")
+        if type(session) in _UNHASHABLE:  # _key(), inlined: the hot loop
+            session = str(session)
         self.sessions.add((agent, session))
         st = self.chain.get(agent)
         if st is None:
@@ -397,6 +442,8 @@ class _Accumulator:
         turn = ev.get("turn")
         agent = ev.get("agent")
         outcome = ev.get("outcome")
+        if type(outcome) in _UNHASHABLE:  # _key(), inlined: the hot loop
+            outcome = str(outcome)
         self.outcomes[outcome] += 1
         if not isinstance(turn, str) or not isinstance(agent, str):
             return
@@ -410,11 +457,9 @@ class _Accumulator:
             b.turns += 1
             v = ev.get("duration_ms")
             if type(v) in _NUMBER:
-                self.lat.add(v)
                 b.lat.add(v)
             v = ev.get("ttft_ms")
             if type(v) in _NUMBER:
-                self.ttft.add(v)
                 b.ttft.add(v)
             v = ev.get("gap_p50_ms")
             if type(v) in _NUMBER:
@@ -435,7 +480,6 @@ class _Accumulator:
             if type(v) in _NUMBER:
                 self.cached_tokens += v
             cache = ev.get("cache")
-            self.cache[cache if cache in ("hit", "store", "miss") else "none"] += 1
             if cache == "hit":
                 b.hit += 1
             elif cache == "store":
@@ -478,9 +522,9 @@ class _Accumulator:
             if reason == "reconnect":
                 b.reco += 1
         elif kind == "disconnect":
-            code = ev.get("code")
+            code = _key(ev.get("code"))
             closed_by = ev.get("closed_by")
-            log.append((mono, _DISC, self.seq, code, closed_by, ev.get("detected"),
+            log.append((mono, _DISC, self.seq, code, closed_by, _key(ev.get("detected")),
                         ev.get("recoverable"), _num(ev.get("silent_ms"))))
             self._bucket(mono).disc += 1
             self.close_codes[(str(closed_by), code)] += 1
@@ -493,7 +537,8 @@ class _Accumulator:
             if mode in RECOVERY_MODES:
                 self._bucket(mono).rec[RECOVERY_MODES.index(mode)] += 1
             if mode == "failed":
-                self.failed_recoveries.add(agent, ev.get("turn") or ev.get("conn"))
+                example = ev.get("turn") or ev.get("conn")
+                self.failed_recoveries.add(agent, None if example is None else str(example))
         elif kind == "reconnect_giveup":
             log.append((mono, _GIVEUP, self.seq))
         elif kind == "agent_stop":
@@ -519,6 +564,9 @@ class _Accumulator:
         base = t0 or 0.0
         faults = self._faults(base)
         disconnects = self._disconnects(base, faults)
+        seconds = self.buckets.values()
+        hit, store, miss = (sum(b.hit for b in seconds), sum(b.store for b in seconds),
+                            sum(b.miss for b in seconds))
         return RunSummary(
             run=self._run_info(),
             t0_mono=t0,
@@ -530,15 +578,16 @@ class _Accumulator:
             turns=len(self.turn_state),
             turn_attempts=self.turn_starts,
             outcomes={str(k): v for k, v in sorted(self.outcomes.items(), key=lambda kv: str(kv[0]))},
-            ttft_ms=Dist.of(self.ttft),
-            latency_ms=Dist.of(self.lat),
+            ttft_ms=Dist.of(LogHistogram.merged(b.ttft for b in seconds)),
+            latency_ms=Dist.of(LogHistogram.merged(b.lat for b in seconds)),
             gap_p50_ms=Dist.of(self.gap50),
             gap_p99_ms=Dist.of(self.gap99),
             tokens_per_s=Dist.of(self.tps),
             output_tokens=int(self.out_tokens),
             input_tokens=int(self.in_tokens),
             cached_tokens=int(self.cached_tokens),
-            cache={k: self.cache.get(k, 0) for k in ("hit", "store", "miss", "none")},
+            cache={"hit": hit, "store": store, "miss": miss,
+                   "none": sum(b.turns for b in seconds) - hit - store - miss},
             recovery_modes={m: self.recovery_modes.get(m, 0) for m in RECOVERY_MODES}
             | {k: v for k, v in self.recovery_modes.items() if k not in RECOVERY_MODES},
             faults=faults,

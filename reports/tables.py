@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from reports.summary import HALF_OPEN_DETECTORS, Dist
+from reports.summary import Dist
 from reports.verify import unrecovered
 
 if TYPE_CHECKING:
@@ -67,22 +66,18 @@ def tables(report: Report, *, detail_width: int | None = None) -> list[Table]:
         ["Verdict", "Check", "Observed", "Limit", "Unit", "Agents at fault", "Detail"],
         check_rows(report, detail_width=detail_width),
     )]
-    failures = s.outcomes.get("failed", 0) + s.outcomes.get("error", 0)
-    completed = s.outcomes.get("completed", 0) + s.outcomes.get("incomplete", 0)
-    cache_total = s.cache["hit"] + s.cache["store"] + s.cache["miss"]
     out.append((
         "Load",
         ["Agents", "Sessions", "Turns", "Attempts", "Completed", "Failures", "Cut", "Stopped",
          "Output tokens/s", "Cache hits", "Store hydrates", "Cache misses", "Hit ratio"],
-        [[s.agents, s.sessions, s.turns, s.turn_attempts, completed, failures, s.outcomes.get("cut", 0),
+        [[s.agents, s.sessions, s.turns, s.turn_attempts, s.completed_turns, s.failed_turns, s.outcomes.get("cut", 0),
           s.outcomes.get("stopped", 0), fmt(s.output_tokens_per_s), s.cache["hit"], s.cache["store"],
-          s.cache["miss"], _pct(s.cache["hit"] / cache_total if cache_total else None)]],
+          s.cache["miss"], _pct(s.cache_hit_ratio)]],
     ))
     recon = Dist.of_values(s.reconnect_times_ms)
     recon_clear = Dist.of_values(s.clear_reconnect_times_ms)
     attempts = Dist.of_values(float(d.attempts) for d in s.disconnects if d.attempts is not None)
-    detect = Dist.of_values(d.silent_ms for d in s.disconnects  # type: ignore[misc]
-                            if d.detected in HALF_OPEN_DETECTORS and d.silent_ms is not None)
+    detect = Dist.of_values(d.silent_ms for d in s.half_open)  # type: ignore[misc]
     out.append((
         "Latency",
         ["Metric", "Unit", "Count", "p50", "p95", "p99", "Max"],
@@ -123,14 +118,11 @@ def tables(report: Report, *, detail_width: int | None = None) -> list[Table]:
          for r in report.recoveries],
     ))
     bad, _, _ = unrecovered(s, report.thresholds)
-    by_fault: dict[str, Counter[str]] = {}
-    for d in s.disconnects:
-        by_fault.setdefault(d.fault or "(no fault)", Counter())[d.ended] += 1
     out.append((
         "Disconnects by fault",
         ["Fault", "Disconnects", "Reconnected", "Gave up", "Agent stopped", "Nothing followed"],
         [[f, sum(c.values()), c["reconnected"], c["gave_up"], c["agent_stopped"], c["run_ended"]]
-         for f, c in by_fault.items()],
+         for f, c in s.disconnects_by_fault.items()],
     ))
     out.append((
         "Close codes by side",

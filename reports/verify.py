@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reports.recovery import FaultRecovery, fault_recoveries
-from reports.summary import HALF_OPEN_DETECTORS, Dist, RunSummary
+from reports.summary import Dist, RunSummary
 from reports.thresholds import Thresholds
 
 __all__ = ["PASS", "FAIL", "SKIP", "Check", "Thresholds", "verify", "unrecovered", "digests_available"]
@@ -77,8 +77,12 @@ def unrecovered(summary: RunSummary, th: Thresholds) -> tuple[list[str], int, in
     return sorted(agents), needing, exempt
 
 
-def verify(summary: RunSummary, thresholds: Thresholds) -> list[Check]:
-    """Every check, in report order. Pure."""
+def verify(summary: RunSummary, thresholds: Thresholds,
+           recoveries: tuple[FaultRecovery, ...] | None = None) -> list[Check]:
+    """Every check, in report order. Pure.
+
+    ``recoveries`` is ``fault_recoveries(summary, thresholds)``, computed here unless the caller has it.
+    """
     th = thresholds
     checks: list[Check] = []
     add = checks.append
@@ -117,7 +121,7 @@ def verify(summary: RunSummary, thresholds: Thresholds) -> list[Check]:
                  f"mean {mean:.2f} attempts per recovery over {len(attempts)} recoveries",
                  nothing="no reconnects"))
 
-    half = [d for d in summary.disconnects if d.detected in HALF_OPEN_DETECTORS and d.silent_ms is not None]
+    half = summary.half_open
     hd = Dist.of_values(d.silent_ms for d in half)  # type: ignore[misc]
     add(_at_most("reconnect.half_open_detect_ms", hd.max, th.half_open_detect_max_ms, "ms",
                  [d.agent for d in half if th.half_open_detect_max_ms is not None
@@ -127,7 +131,7 @@ def verify(summary: RunSummary, thresholds: Thresholds) -> list[Check]:
 
     peak = max(summary.timeline, key=lambda s: s.reconnects, default=None)
     peak_n = peak.reconnects if peak is not None and peak.reconnects else None
-    rec = fault_recoveries(summary, th)
+    rec = recoveries if recoveries is not None else fault_recoveries(summary, th)
     spread = ", ".join(f"{r.fault}: {r.reconnects} over p10-p90 {r.reconnect_spread_s:.1f} s"
                        for r in rec if r.reconnect_spread_s is not None)
     add(_at_most("reconnect.storm_peak_per_s", peak_n, th.reconnect_peak_per_s_max, "reconnects/s", (),
@@ -153,11 +157,10 @@ def verify(summary: RunSummary, thresholds: Thresholds) -> list[Check]:
                      f"{it.digests_compared} completed turns compared; examples: "
                      f"{', '.join(it.digest_mismatches.examples[:5]) or '-'}"))
     else:
-        c = _at_most("context.digest_mismatches", protocol_bad if summary.turns else None,
+        add(_at_most("context.digest_mismatches", protocol_bad if summary.turns else None,
                      th.max_digest_mismatches, "turns", protocol_agents,
                      "not available (target sends no digests); verdict from protocol-level evidence: " + protocol,
-                     nothing="not available (target sends no digests) and no turns")
-        add(c)
+                     nothing="not available (target sends no digests) and no turns"))
     add(_at_most("context.response_chain", protocol_bad if summary.turns else None, th.max_chain_breaks,
                  "turns", protocol_agents,
                  protocol + (f"; examples: {', '.join((it.chain_breaks.examples + it.not_found_unanswered.examples)[:5])}"
@@ -167,7 +170,7 @@ def verify(summary: RunSummary, thresholds: Thresholds) -> list[Check]:
                  f"{it.never_ended_turns} never ended; examples: {', '.join(it.lost_turns.examples[:5]) or '-'}"))
     add(_at_most("turns.duplicated", it.duplicated_turns.count, th.max_duplicated_turns, "turns",
                  it.duplicated_turns.agents, f"examples: {', '.join(it.duplicated_turns.examples[:5]) or '-'}"))
-    done = summary.outcomes.get("completed", 0) + summary.outcomes.get("incomplete", 0)
+    done = summary.completed_turns
     if th.min_completed_turns is None:
         add(Check("turns.completed", SKIP, done, None, "turns", (), "disabled (no limit)"))
     else:

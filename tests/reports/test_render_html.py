@@ -22,7 +22,8 @@ def test_html_is_self_contained(make_run):
     assert not re.search(r"<script[^>]+src=", html), "no external scripts"
     assert "<link" not in html and not re.search(r'src="https?:', html)
     # plotly.js itself is inlined (its only URL is the topojson default for geo maps, which we never draw)
-    assert "plotly.js v" in html[:20_000] or "plotly.js" in html[:20_000]
+    inline = re.search(r'<script type="text/javascript">(.*?)</script>', html, re.S)
+    assert inline and "plotly.js v" in inline.group(1)[:200] and len(inline.group(1)) > 1_000_000
     for chart in CHART_IDS:
         assert f'id="{chart}"' in html
 

@@ -17,6 +17,10 @@ def test_summary_counts_the_healthy_run(make_run):
     s = summarize(iter_ledger(make_run()))
     assert (s.agents, s.sessions, s.turns, s.turn_attempts) == (4, 4, 475, 477)
     assert s.outcomes == {"completed": 475, "cut": 1, "error": 1}
+    assert (s.completed_turns, s.failed_turns) == (475, 1)
+    # every completed turn is in the latency/TTFT distributions and the cache counts exactly once
+    assert s.latency_ms.count == s.ttft_ms.count == 475 and (s.latency_ms.max, s.ttft_ms.max) == (1500.0, 450.0)
+    assert s.cache == {"hit": 467, "store": 3, "miss": 5, "none": 0}
     assert s.recovery_modes["store_hydrate"] == 3 and s.recovery_modes["full_resend"] == 1
     assert len(s.disconnects) == 8 and len(s.reconnect_times_ms) == 4
     assert {d.fault for d in s.disconnects if d.code == 1006} == {"drop-all#0"}
@@ -57,10 +61,12 @@ def test_log_histogram_quantiles_are_within_one_percent():
 
 lines = st.one_of(
     st.binary(max_size=40),
-    st.dictionaries(st.sampled_from(["kind", "mono", "agent", "turn", "outcome", "code", "attempt", "fault"]),
+    st.dictionaries(st.sampled_from(["kind", "mono", "agent", "turn", "outcome", "code", "attempt", "fault", "v",
+                                     "session", "detected", "mode", "closed_by"]),
                     st.one_of(st.none(), st.integers(-3, 3), st.floats(allow_nan=False), st.text(max_size=4),
                               st.sampled_from(["turn_end", "turn_start", "disconnect", "connect_ok", "recovery",
-                                               "fault_apply", "completed", "a1-1"])),
+                                               "fault_apply", "completed", "failed", "ping_timeout", "a1-1",
+                                               [], {}])),
                     max_size=6).map(orjson.dumps),
 )
 
