@@ -92,6 +92,10 @@ class LoadConfig:
     processes: int = 1
 
 
+#: The keys each think-time distribution takes.
+THINK_KEYS = {"constant": ("value",), "uniform": ("min", "max"), "exponential": ("mean",)}
+
+
 @dataclass(frozen=True)
 class ThinkTime:
     """Pause between turns: ``constant`` (value), ``uniform`` (min, max) or ``exponential`` (mean)."""
@@ -213,6 +217,3 @@ class Profile:
             "faults": [fault_to_dict(f) for f in self.faults],
             "checks": dict(self.checks),
         }
-
-
-THINK_KEYS = {"constant": ("value",), "uniform": ("min", "max"), "exponential": ("mean",)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from faults.loopback import is_loopback
@@ -24,6 +25,7 @@ from loadtests.profile_model import (
     TargetConfig,
     ThinkTime,
 )
+from loadtests.server.config import LIMIT_CLOSE_CODES, LIMIT_MODES
 
 __all__ = ["read_agent", "read_load", "read_proxy", "read_target"]
 
@@ -42,7 +44,7 @@ def _int_range(lo: int) -> Callable[[Any, At], IntRange]:
     return read
 
 
-_SERVER_KEYS = tuple(f.name for f in ServerConfig.__dataclass_fields__.values())
+_SERVER_KEYS = tuple(f.name for f in fields(ServerConfig))
 _SECRET_HINT = "keys never go in a profile"
 
 
@@ -65,8 +67,8 @@ def _read_server(value: Any, at: At) -> ServerConfig:
         connection_lifetime_s=sec.get(
             "connection_lifetime_s", duration(positive=True), d.connection_lifetime_s
         ),
-        limit_mode=sec.get("limit_mode", choice(("unsolicited", "on_next_create", "hard")), d.limit_mode),
-        limit_close_code=sec.get("limit_close_code", choice((1001, 1000, 1008, None)), d.limit_close_code),
+        limit_mode=sec.get("limit_mode", choice(LIMIT_MODES), d.limit_mode),
+        limit_close_code=sec.get("limit_close_code", choice(LIMIT_CLOSE_CODES), d.limit_close_code),
         limit_close_delay_s=sec.get("limit_close_delay_s", duration(), d.limit_close_delay_s),
         ping_interval_s=sec.get("ping_interval_s", optional(duration(positive=True)), d.ping_interval_s),
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from faults import server_admin as client
 from faults.loopback import is_loopback
 
 from .fault_modes import Refuse, Stall
@@ -16,9 +17,10 @@ from .state import ServerState
 
 __all__ = ["add_admin_routes", "CLOSE_CODES", "REFUSE_STATUSES"]
 
-CLOSE_CODES = frozenset({1000, 1001, 1006, 1008, 1011, 1012, 1013})
-REFUSE_STATUSES = frozenset({401, 403, 426, 429, 500})  # the doc's 401/426/429 plus spec §11's 403/500
-STALL_WHERE = ("first_event", "between_deltas")
+# what the admin client (and so a profile) may ask for; the server also takes spec §11's 403 and 500
+CLOSE_CODES = client.CLOSE_CODES
+REFUSE_STATUSES = client.REFUSE_STATUSES | {403, 500}
+STALL_WHERE = client.STALL_WHERE
 
 Handler = Callable[[web.Request, ServerState, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -32,6 +34,17 @@ def _share(body: dict[str, Any]) -> float:
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
         raise _BadBody(f"share: expected a number between 0 and 1, got {share!r}")
     return float(share)
+
+
+def _one_of(body: dict[str, Any], key: str, allowed: frozenset[Any]) -> Any:
+    value = body.get(key)
+    try:
+        ok = not isinstance(value, bool) and value in allowed  # ``true`` is not 1
+    except TypeError:  # a list or an object: not hashable, so not allowed
+        ok = False
+    if not ok:
+        raise _BadBody(f"{key}: expected one of {sorted(allowed)}, got {value!r}")
+    return value
 
 
 def _number(body: dict[str, Any], key: str, default: float | None = None) -> float:
@@ -58,9 +71,7 @@ def _spawn(state: ServerState, coro: Awaitable[None]) -> None:
 
 
 async def _close(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
-    code = body.get("code")
-    if isinstance(code, bool) or code not in CLOSE_CODES:
-        raise _BadBody(f"code: expected one of {sorted(CLOSE_CODES)}, got {code!r}")
+    code = _one_of(body, "code", CLOSE_CODES)
     hit = state.faults.pick(state.live_sessions(), _share(body))
     for session in hit:  # reply at once; close handshakes finish in the background
         _spawn(state, session.close(int(code)))
@@ -84,9 +95,7 @@ async def _wipe_store(request: web.Request, state: ServerState, body: dict[str, 
 
 
 async def _stall_on(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
-    where = body.get("where")
-    if where not in STALL_WHERE:
-        raise _BadBody(f"where: expected one of {list(STALL_WHERE)}, got {where!r}")
+    where = _one_of(body, "where", STALL_WHERE)
     state.faults.stall = Stall(where=where, ms=_number(body, "ms", 3000), share=_share(body))
     return {"active": True}
 
@@ -97,9 +106,7 @@ async def _stall_off(request: web.Request, state: ServerState, body: dict[str, A
 
 
 async def _refuse_on(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
-    status = body.get("status")
-    if isinstance(status, bool) or status not in REFUSE_STATUSES:
-        raise _BadBody(f"status: expected one of {sorted(REFUSE_STATUSES)}, got {status!r}")
+    status = _one_of(body, "status", REFUSE_STATUSES)
     state.faults.refuse = Refuse(
         status=int(status), retry_after_s=_number(body, "retry_after_s", 5), share=_share(body)
     )

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from loadtests.protocol import error_envelope
+
 from .admin import add_admin_routes
 from .config import ServerConfig
 from .session import Session
@@ -26,12 +28,10 @@ CLOSE_TIMEOUT_S = 2.0  # how long a server-side Close waits for the peer's Close
 
 
 def _http_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """An HTTP error body: the ``error`` object of the §4 envelope, as the REST API sends it."""
     err_type = "invalid_request_error" if status < 500 else "server_error"
-    return web.json_response(
-        {"error": {"message": message, "type": err_type, "param": None, "code": code}},
-        status=status,
-        headers=headers,
-    )
+    envelope = error_envelope(code, message, status=status, error_type=err_type)
+    return web.json_response({"error": envelope.to_dict()["error"]}, status=status, headers=headers)
 
 
 def _authorized(config: ServerConfig, header: str | None) -> bool:

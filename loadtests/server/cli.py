@@ -7,9 +7,10 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from .config import LIMIT_MODES, ServerConfig
+from .config import LIMIT_CLOSE_CODES, LIMIT_MODES, ServerConfig
 from .errors import ConfigError
 
 __all__ = ["register_cli", "add_serve_arguments", "config_from_args", "build_parser", "main"]
@@ -17,7 +18,7 @@ __all__ = ["register_cli", "add_serve_arguments", "config_from_args", "build_par
 _DEFAULTS = ServerConfig()
 
 
-def _number(kind: type, *, minimum: float | None = None, strict: bool = False):  # noqa: ANN202
+def _number(kind: type, *, minimum: float | None = None, strict: bool = False) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -36,18 +37,88 @@ def _number(kind: type, *, minimum: float | None = None, strict: bool = False): 
     return parse
 
 
+_POSITIVE = _number(float, minimum=0, strict=True)
+_NON_NEGATIVE = _number(float, minimum=0)
+_COUNT = _number(int, minimum=1)
+_CLOSE_CODES = [str(code) for code in LIMIT_CLOSE_CODES if code is not None]
+
+
 def _close_code(text: str) -> int | None:
     if text.lower() == "none":
         return None
-    if text not in ("1000", "1001", "1008"):
-        raise argparse.ArgumentTypeError(f"expected 1001, 1000, 1008 or none, got {text!r}")
+    if text not in _CLOSE_CODES:
+        raise argparse.ArgumentTypeError(f"expected {', '.join(_CLOSE_CODES)} or none, got {text!r}")
     return int(text)
 
 
 def _optional_seconds(text: str) -> float | None:
     if text.lower() in ("none", "off", "0"):
         return None
-    return _number(float, minimum=0, strict=True)(text)
+    return _POSITIVE(text)
+
+
+# Plain options, one per ServerConfig field: (field, metavar, parser, help) becomes ``--field-name``
+# with the field's default.
+_NETWORK = [
+    ("port", "N", _number(int, minimum=0), "port to bind; 0 picks a free one (default %(default)s)"),
+    ("ping_interval_s", "S", _optional_seconds, "send WebSocket pings every S seconds (default: none)"),
+]
+_COST_MODEL = [
+    ("seed", "N", _number(int), "RNG seed (default: random, logged)"),
+    ("tokens_per_s", "RATE", _POSITIVE, "streaming speed in output tokens per second (default %(default)s)"),
+    ("tokens_per_delta", "N", _COUNT, "tokens per delta event; 1 token = 4 characters (default %(default)s)"),
+    ("ttft_base_ms", "MS", _NON_NEGATIVE, "time to first token, fixed part (default %(default)s)"),
+    (
+        "ttft_per_1k_uncached_ms",
+        "MS",
+        _NON_NEGATIVE,
+        "extra TTFT per 1000 uncached input tokens (default %(default)s)",
+    ),
+    (
+        "ttft_per_1k_cached_ms",
+        "MS",
+        _NON_NEGATIVE,
+        "extra TTFT per 1000 input tokens served from the connection cache (default %(default)s)",
+    ),
+    (
+        "hydrate_delay_ms",
+        "MS",
+        _NON_NEGATIVE,
+        "extra delay when a chain hydrates from the store (default %(default)s)",
+    ),
+    ("output_tokens_min", "N", _COUNT, "smallest drawn text output (default %(default)s)"),
+    ("output_tokens_max", "N", _COUNT, "largest drawn text output (default %(default)s)"),
+    (
+        "tool_call_probability",
+        "P",
+        _NON_NEGATIVE,
+        "chance of a function call when tools are given (0..1, default %(default)s)",
+    ),
+]
+_STATE = [
+    (
+        "store_capacity",
+        "N",
+        _number(int, minimum=0),
+        "responses kept in the server-wide store, LRU (default %(default)s)",
+    ),
+    ("queue_limit", "N", _COUNT, "creates that may wait behind the running one (default %(default)s)"),
+    ("connection_lifetime_s", "S", _POSITIVE, "connection lifetime (default %(default)s)"),
+    (
+        "limit_close_delay_s",
+        "S",
+        _NON_NEGATIVE,
+        "delay between the limit error and the Close (default %(default)s)",
+    ),
+]
+
+
+def _add_options(group: Any, options: list[tuple[str, str, Callable[[str], Any], str]]) -> None:
+    for field, metavar, parse, help_text in options:
+        flag = "--" + field.replace("_", "-")
+        group.add_argument(
+            flag, metavar=metavar, type=parse, default=getattr(_DEFAULTS, field), help=help_text
+        )
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,13 +126,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     d = _DEFAULTS
     net = p.add_argument_group("network")
     net.add_argument("--host", default=d.host, help="address to bind (default %(default)s)")
-    net.add_argument(
-        "--port",
-        metavar="N",
-        type=_number(int, minimum=0),
-        default=d.port,
-        help="port to bind; 0 picks a free one (default %(default)s)",
-    )
+    _add_options(net, _NETWORK)
     net.add_argument(
         "--api-key",
         action="append",
@@ -71,107 +136,14 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         "without any key, auth is off",
     )
     net.add_argument(
-        "--ping-interval-s",
-        type=_optional_seconds,
-        default=d.ping_interval_s,
-        metavar="S",
-        help="send WebSocket pings every S seconds (default: none)",
-    )
-    net.add_argument(
         "--no-compression",
         dest="compression",
         action="store_false",
         help="refuse permessage-deflate (accepted when offered by default)",
     )
-    cost = p.add_argument_group("cost model (deterministic under --seed)")
-    cost.add_argument(
-        "--seed", metavar="N", type=_number(int), default=None, help="RNG seed (default: random, logged)"
-    )
-    cost.add_argument(
-        "--tokens-per-s",
-        metavar="RATE",
-        type=_number(float, minimum=0, strict=True),
-        default=d.tokens_per_s,
-        help="streaming speed in output tokens per second (default %(default)s)",
-    )
-    cost.add_argument(
-        "--tokens-per-delta",
-        metavar="N",
-        type=_number(int, minimum=1),
-        default=d.tokens_per_delta,
-        help="tokens per delta event; 1 token = 4 characters (default %(default)s)",
-    )
-    cost.add_argument(
-        "--ttft-base-ms",
-        metavar="MS",
-        type=_number(float, minimum=0),
-        default=d.ttft_base_ms,
-        help="time to first token, fixed part (default %(default)s)",
-    )
-    cost.add_argument(
-        "--ttft-per-1k-uncached-ms",
-        metavar="MS",
-        type=_number(float, minimum=0),
-        default=d.ttft_per_1k_uncached_ms,
-        help="extra TTFT per 1000 uncached input tokens (default %(default)s)",
-    )
-    cost.add_argument(
-        "--ttft-per-1k-cached-ms",
-        metavar="MS",
-        type=_number(float, minimum=0),
-        default=d.ttft_per_1k_cached_ms,
-        help="extra TTFT per 1000 input tokens served from the connection cache (default %(default)s)",
-    )
-    cost.add_argument(
-        "--hydrate-delay-ms",
-        metavar="MS",
-        type=_number(float, minimum=0),
-        default=d.hydrate_delay_ms,
-        help="extra delay when a chain hydrates from the store (default %(default)s)",
-    )
-    cost.add_argument(
-        "--output-tokens-min",
-        metavar="N",
-        type=_number(int, minimum=1),
-        default=d.output_tokens_min,
-        help="smallest drawn text output (default %(default)s)",
-    )
-    cost.add_argument(
-        "--output-tokens-max",
-        metavar="N",
-        type=_number(int, minimum=1),
-        default=d.output_tokens_max,
-        help="largest drawn text output (default %(default)s)",
-    )
-    cost.add_argument(
-        "--tool-call-probability",
-        metavar="P",
-        type=_number(float, minimum=0),
-        default=d.tool_call_probability,
-        help="chance of a function call when tools are given (0..1, default %(default)s)",
-    )
+    _add_options(p.add_argument_group("cost model (deterministic under --seed)"), _COST_MODEL)
     st = p.add_argument_group("state and lifetime")
-    st.add_argument(
-        "--store-capacity",
-        metavar="N",
-        type=_number(int, minimum=0),
-        default=d.store_capacity,
-        help="responses kept in the server-wide store, LRU (default %(default)s)",
-    )
-    st.add_argument(
-        "--queue-limit",
-        metavar="N",
-        type=_number(int, minimum=1),
-        default=d.queue_limit,
-        help="creates that may wait behind the running one (default %(default)s)",
-    )
-    st.add_argument(
-        "--connection-lifetime-s",
-        metavar="S",
-        type=_number(float, minimum=0, strict=True),
-        default=d.connection_lifetime_s,
-        help="connection lifetime (default %(default)s)",
-    )
+    _add_options(st, _STATE)
     st.add_argument(
         "--limit-mode",
         choices=LIMIT_MODES,
@@ -182,15 +154,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         "--limit-close-code",
         type=_close_code,
         default=d.limit_close_code,
-        metavar="{1001,1000,1008,none}",
+        metavar="{" + ",".join([*_CLOSE_CODES, "none"]) + "}",
         help="Close code after the limit error (default %(default)s)",
-    )
-    st.add_argument(
-        "--limit-close-delay-s",
-        metavar="S",
-        type=_number(float, minimum=0),
-        default=d.limit_close_delay_s,
-        help="delay between the limit error and the Close (default %(default)s)",
     )
     compat = p.add_argument_group("compatibility")
     compat.add_argument(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import struct
@@ -36,10 +37,9 @@ from loadtests.protocol import (
     EMPTY_DIGEST,
     ErrorCode,
     ErrorEvent,
-    RemoteProtocolError,
+    InvalidRequest,
     ResponseBuilder,
     ResponseCreate,
-    dumps,
     error_envelope,
     extend_digest,
     item_tokens,
@@ -64,16 +64,6 @@ LIMIT_MESSAGE = (
 _NEW_CHAIN = ContextEntry("", EMPTY_DIGEST, 0)
 
 
-def _peek_previous_id(text: str) -> str | None:
-    """``previous_response_id`` of a create that failed to parse, so the failure can evict it."""
-    try:
-        obj = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    prev = obj.get("previous_response_id") if isinstance(obj, dict) else None
-    return prev if isinstance(prev, str) else None
-
-
 class Session:
     """Server side of one WebSocket connection."""
 
@@ -83,6 +73,8 @@ class Session:
         self.index = state.next_index()
         self.id = f"c{self.index}"
         self.ws = ws
+        # every event goes out as orjson's UTF-8 bytes in a text frame (no str round trip per frame)
+        self._send_text = functools.partial(ws.send_frame, opcode=WSMsgType.TEXT)
         self.transport = request.transport
         self.peer = request.remote
         self.cost = CostModel(self.config, state.seed ^ self.index)
@@ -219,6 +211,10 @@ class Session:
             finally:
                 if not self._turn.done():
                     self._turn.cancel()
+                elif not self._turn.cancelled():
+                    # read it here too: a worker cancelled just as its turn failed on a dropped peer
+                    # never reaches the check below, and asyncio would log "never retrieved"
+                    self._turn.exception()
                 self.busy = False
             turn, self._turn = self._turn, None
             if not turn.cancelled():
@@ -243,15 +239,9 @@ class Session:
         try:
             try:
                 request = parse_client_message(text)
-            except RemoteProtocolError as exc:
-                prev = _peek_previous_id(text)
-                raise TurnRejected(
-                    error_envelope(
-                        getattr(exc, "code", ErrorCode.INVALID_REQUEST.value),
-                        str(exc),
-                        param=getattr(exc, "param", None),
-                    )
-                ) from exc
+            except InvalidRequest as exc:
+                prev = exc.previous_response_id  # evicted below, as for any failed create (spec §5)
+                raise TurnRejected(error_envelope(exc.code, str(exc), param=exc.param)) from exc
             prev = request.previous_response_id
             if request.background:
                 raise TurnRejected(
@@ -314,7 +304,7 @@ class Session:
         await self._send(builder.in_progress())
         await asyncio.sleep(self.cost.ttft_s(input_tokens, cached))
         pacing = Pacing(self.config.tokens_per_s, self.config.tokens_per_delta, stall_between)
-        await stream_output(self.ws.send_str, builder, plan, pacing)
+        await stream_output(self._send_text, builder, plan, pacing)
         output_tokens = sum(item_tokens(item) for item in builder.output)
         self._remember(builder, request, context_digest, input_tokens + output_tokens)
         totals = usage(input_tokens, cached, output_tokens)
@@ -353,12 +343,12 @@ class Session:
             "response.incomplete",
         ):
             event = dict(event, type="response.done")
-        await self.ws.send_str(dumps(event))
+        await self._send_text(orjson.dumps(event))
 
     async def _send_error(self, envelope: ErrorEvent) -> None:
         if self.config.legacy_error_compat:  # the first SDK release's flat form (spec §4)
-            await self.ws.send_str(
-                dumps(
+            await self._send_text(
+                orjson.dumps(
                     {
                         "type": "error",
                         "code": envelope.code,
@@ -369,4 +359,4 @@ class Session:
                 )
             )
             return
-        await self.ws.send_str(dumps(envelope.to_dict()))
+        await self._send_text(orjson.dumps(envelope.to_dict()))

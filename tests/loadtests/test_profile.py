@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import yaml
 
 from faults.schedule import FaultSpec
 from loadtests import profile as profile_mod
+from loadtests.agent import ReconnectPolicy
 from loadtests.profile import (
     AgentConfig,
     IntRange,
@@ -20,6 +23,7 @@ from loadtests.profile import (
     parse_profile,
 )
 from loadtests.profile_fields import format_duration, parse_duration_text
+from loadtests.server.config import ServerConfig as ServerDefaults
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 SHIPPED = sorted(PROFILES.glob("*.yaml"))
@@ -98,6 +102,31 @@ def test_empty_profile_gives_the_documented_defaults(tmp_path):
     assert p.target.kind == "embedded" and p.target.server == ServerConfig()
     assert p.agent == AgentConfig()
     assert (p.load.users, p.load.duration_s, p.agent.rotate_after_s) == (200, 60.0, 3300.0)
+
+
+def test_server_defaults_are_the_reference_servers_and_the_docs_say_them():
+    """``target.server`` defaults come from the server's own ServerConfig; docs/profiles.md shows the same."""
+    server, ours = ServerDefaults(), ServerConfig()
+    for field in dataclasses.fields(ours):
+        if field.name == "output_tokens":
+            assert ours.output_tokens == IntRange(server.output_tokens_min, server.output_tokens_max)
+        else:
+            assert getattr(ours, field.name) == getattr(server, field.name), field.name
+    policy, reconnect = ReconnectPolicy(), AgentConfig().reconnect
+    assert (reconnect.max_retries, reconnect.base_delay_s, reconnect.max_delay_s) == (
+        policy.max_retries,
+        policy.base_delay,
+        policy.max_delay,
+    )
+    assert (reconnect.jitter_min, reconnect.jitter_max) == (policy.jitter_min, policy.jitter_max)
+    doc = (PROFILES.parent / "docs" / "profiles.md").read_text()
+    table = doc.split("### `target.server`", 1)[1].split("\n## ", 1)[0]
+    documented = {}
+    for row in table.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row.strip("|"))]  # "\|" is a pipe in a cell
+        if len(cells) == 4 and cells[0].startswith("`"):
+            documented[cells[0].strip("`")] = yaml.safe_load(cells[2].strip("`"))
+    assert documented == dataclasses.asdict(ours)
 
 
 @pytest.mark.parametrize(

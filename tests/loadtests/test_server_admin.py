@@ -173,6 +173,10 @@ def test_reset_ends_every_standing_fault_and_stats_report_them(reference_server)
         ("POST", "/admin/stall", {"where": "nowhere"}, 400, "where"),
         ("POST", "/admin/stall", {"where": "first_event", "ms": -1}, 400, "ms"),
         ("POST", "/admin/refuse", {"status": 200}, 400, "status"),
+        ("POST", "/admin/close", {"code": [1001]}, 400, "code"),  # not hashable: still a JSON 400
+        ("POST", "/admin/close", {"code": True}, 400, "code"),
+        ("POST", "/admin/refuse", {"status": {"429": 1}}, 400, "status"),
+        ("POST", "/admin/stall", {"where": ["first_event"]}, 400, "where"),
         ("POST", "/admin/nothing", {}, 404, "no admin route"),
     ],
 )

@@ -182,6 +182,12 @@ def test_auth_rejects_missing_and_wrong_keys_with_401(reference_server):
         with pytest.raises(websocket.WebSocketBadStatusException) as info:
             connect(server, headers=headers)
         assert info.value.status_code == 401
+        assert json.loads(info.value.resp_body)["error"] == {
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+            "message": "Missing or invalid API key in the Authorization header.",
+            "param": None,
+        }
     ws = connect(server, headers=["Authorization: Bearer sk-two"])
     assert run_turn(ws)[-1]["type"] == "response.completed"
     ws.close()
@@ -230,28 +236,22 @@ def test_same_seed_same_requests_give_the_same_output(reference_server):
     assert a != c
 
 
-def test_4000_tokens_per_second_streams_in_time(reference_server):
-    """§10 spark bursts: 400 tokens at 4000 tok/s with one token per delta take ~0.1 s."""
-    server = reference_server(tokens_per_s=4000, ttft_base_ms=0, ttft_per_1k_uncached_ms=0)
+@pytest.mark.parametrize(
+    ("tokens_per_s", "tokens_per_delta", "tokens"),
+    [(4000, 1, 400), (1000, 5, 100)],  # §10 Spark bursts: 4000 tok/s, one token per delta
+)
+def test_deltas_carry_k_tokens_and_are_paced(reference_server, tokens_per_s, tokens_per_delta, tokens):
+    """K tokens (4K characters) per delta; ``tokens`` at ``tokens_per_s`` take ~0.1 s."""
+    server = reference_server(
+        tokens_per_s=tokens_per_s, tokens_per_delta=tokens_per_delta, ttft_base_ms=0, ttft_per_1k_uncached_ms=0
+    )
     ws = connect(server)
     start = time.monotonic()
-    events = run_turn(ws, metadata={"agentsoak_output_tokens": 400})
-    elapsed = time.monotonic() - start
-    deltas = [e for e in events if e["type"] == "response.output_text.delta"]
-    assert len(deltas) == 400
-    assert 0.08 <= elapsed < 1.0
-    ws.close()
-
-
-def test_tokens_per_delta_and_pacing(reference_server):
-    """K tokens per delta; 100 tokens at 1000 tok/s take ~0.1 s."""
-    server = reference_server(tokens_per_s=1000, tokens_per_delta=5, ttft_base_ms=0)
-    ws = connect(server)
-    start = time.monotonic()
-    events = run_turn(ws, metadata={"agentsoak_output_tokens": 100})
+    events = run_turn(ws, metadata={"agentsoak_output_tokens": tokens})
     elapsed = time.monotonic() - start
     deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
-    assert len(deltas) == 20 and all(len(d) == 20 for d in deltas)
+    assert len(deltas) == tokens // tokens_per_delta
+    assert all(len(d) == 4 * tokens_per_delta for d in deltas)
     assert 0.08 <= elapsed < 1.0
     ws.close()
 
@@ -332,6 +332,22 @@ def test_sigterm_closes_live_sockets_with_1001(reference_server):
     server.proc.send_signal(signal.SIGTERM)
     assert recv_close(ws) == 1001
     assert server.proc.wait(10) == 0
+
+
+def test_a_peer_dropping_mid_stream_leaves_no_error_in_the_log(reference_server):
+    """A full-speed stream cut by the peer (no Close frame) ends quietly: no unretrieved task error."""
+    server = reference_server(tokens_per_s=1e9, ttft_base_ms=0, seed=1)
+    for _ in range(3):
+        ws = connect(server)
+        send_create(ws, metadata={"agentsoak_output_tokens": 200_000})
+        assert recv_event(ws)["type"] == "response.created"
+        ws.sock.close()
+    deadline = time.monotonic() + 10
+    while server.admin("GET", "/admin/stats")[1]["connections"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.stop() == 0
+    log = server.log_text()
+    assert "never retrieved" not in log and "Traceback" not in log, log
 
 
 def test_serve_subcommand_registers_on_a_parent_parser():
