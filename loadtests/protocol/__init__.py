@@ -6,7 +6,7 @@ No sockets and no clocks: callers pass text and monotonic ``now`` in, and send t
 from .builder import IdSource, ResponseBuilder, usage
 from .conversation import TRANSITIONS, Conversation, Notice, TurnRequest, TurnResult, TurnState
 from .digest import EMPTY_DIGEST, count_tokens, digest_items, extend_digest, item_tokens, normalize_item
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .errors import InvalidRequest, LocalProtocolError, ProtocolError, RemoteProtocolError
 from .events import (
     RECOVERABLE_CLOSE_CODES,
     TERMINAL_TYPES,
@@ -33,7 +33,7 @@ from .metrics import TurnMetrics, percentile
 __all__ = [
     "IdSource", "ResponseBuilder", "usage", "TRANSITIONS", "Conversation", "Notice", "TurnRequest", "TurnResult",
     "TurnState", "EMPTY_DIGEST", "count_tokens", "digest_items", "extend_digest", "item_tokens", "normalize_item",
-    "LocalProtocolError", "ProtocolError", "RemoteProtocolError", "RECOVERABLE_CLOSE_CODES", "TERMINAL_TYPES",
+    "InvalidRequest", "LocalProtocolError", "ProtocolError", "RemoteProtocolError", "RECOVERABLE_CLOSE_CODES", "TERMINAL_TYPES",
     "ArgumentsDelta", "ArgumentsDone", "ContentPartEvent", "ErrorCode", "ErrorEvent", "EventType",
     "OutputItemEvent", "ResponseCreate", "ResponseEvent", "ServerEvent", "TextDelta", "TextDone", "UnknownEvent",
     "dumps", "error_envelope", "parse_client_message", "parse_server_event", "TurnMetrics", "percentile",

@@ -86,10 +86,13 @@ class ResponseBuilder:
         ]
 
     def text_delta(self, delta: str) -> dict[str, Any]:
+        # The hot path (one call per streamed delta): one dict literal, no keyword merging.
         assert self._item is not None, "start_message() first"
         self._text.append(delta)
-        return self._event("response.output_text.delta", item_id=self._item["id"], output_index=len(self.output),
-                           content_index=0, delta=delta, logprobs=[])
+        seq = self._seq
+        self._seq = seq + 1
+        return {"type": "response.output_text.delta", "sequence_number": seq, "item_id": self._item["id"],
+                "output_index": len(self.output), "content_index": 0, "delta": delta, "logprobs": []}
 
     def finish_message(self) -> list[dict[str, Any]]:
         assert self._item is not None, "start_message() first"
@@ -118,8 +121,10 @@ class ResponseBuilder:
     def args_delta(self, delta: str) -> dict[str, Any]:
         assert self._item is not None, "start_call() first"
         self._args.append(delta)
-        return self._event("response.function_call_arguments.delta", item_id=self._item["id"],
-                           output_index=len(self.output), delta=delta)
+        seq = self._seq
+        self._seq = seq + 1
+        return {"type": "response.function_call_arguments.delta", "sequence_number": seq,
+                "item_id": self._item["id"], "output_index": len(self.output), "delta": delta}
 
     def finish_call(self) -> list[dict[str, Any]]:
         assert self._item is not None, "start_call() first"

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .errors import RemoteProtocolError
+from .errors import InvalidRequest, RemoteProtocolError
 
 __all__ = [
     "EventType", "TERMINAL_TYPES", "RECOVERABLE_CLOSE_CODES", "ErrorCode", "ResponseCreate",
@@ -376,28 +376,25 @@ def parse_client_message(text: str | bytes) -> ResponseCreate:
     """Parse one client frame on the server side.
 
     Raises:
-        RemoteProtocolError: with ``.code`` set to the error code the server should answer with
-            (``invalid_json``, ``unknown_event_type``, ``invalid_request_error``) and ``.param``.
+        InvalidRequest: with the error ``code`` the server should answer with (``invalid_json``,
+            ``unknown_event_type``, ``invalid_request_error``), the ``param`` and, when the frame
+            named one, the ``previous_response_id`` to evict.
     """
     try:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise _coded(f"Invalid JSON: {exc}", ErrorCode.INVALID_JSON.value, None) from exc
+        raise InvalidRequest(f"Invalid JSON: {exc}", code=ErrorCode.INVALID_JSON.value) from exc
     if not isinstance(obj, dict):
-        raise _coded("Expected a JSON object.", ErrorCode.INVALID_JSON.value, None)
+        raise InvalidRequest("Expected a JSON object.", code=ErrorCode.INVALID_JSON.value)
+    prev = obj.get("previous_response_id")
+    prev = prev if isinstance(prev, str) else None
     kind = obj.get("type")
     if kind != "response.create":
-        raise _coded(f"Unknown event type {kind!r}; only 'response.create' is supported.",
-                     ErrorCode.UNKNOWN_EVENT_TYPE.value, "type")
+        raise InvalidRequest(f"Unknown event type {kind!r}; only 'response.create' is supported.",
+                             code=ErrorCode.UNKNOWN_EVENT_TYPE.value, param="type", previous_response_id=prev)
     try:
         return ResponseCreate.parse(obj)
     except RemoteProtocolError as exc:
         param = str(exc).split(":", 1)[0].split("[", 1)[0]
-        raise _coded(f"Invalid request: {exc}", ErrorCode.INVALID_REQUEST.value, param) from exc
-
-
-def _coded(message: str, code: str, param: str | None) -> RemoteProtocolError:
-    exc = RemoteProtocolError(message)
-    exc.code = code  # type: ignore[attr-defined]
-    exc.param = param  # type: ignore[attr-defined]
-    return exc
+        raise InvalidRequest(f"Invalid request: {exc}", code=ErrorCode.INVALID_REQUEST.value, param=param,
+                             previous_response_id=prev) from exc
