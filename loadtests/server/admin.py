@@ -86,7 +86,7 @@ async def _limit(request: web.Request, state: ServerState, body: dict[str, Any])
 async def _evict(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
     hit = state.faults.pick(state.live_sessions(), _share(body))
     for session in hit:
-        session.cache = None
+        session.evict()
     return {"affected": len(hit)}
 
 
