@@ -58,9 +58,8 @@ class ResponseBuilder:
             "model": req.model, "instructions": req.instructions,
             "output": list(self.output) if status != "in_progress" else [],
             "previous_response_id": req.previous_response_id, "store": req.store,
-            "parallel_tool_calls": True, "tool_choice": "auto", "tools": req.tools,
-            "metadata": req.metadata or {}, "error": error, "incomplete_details": incomplete_details,
-            "usage": usage,
+            "tools": req.tools, "metadata": req.metadata or {}, "error": error,
+            "incomplete_details": incomplete_details, "usage": usage, **req.echoed(),
         }
         if status == "completed":
             obj["completed_at"] = int(time.time())

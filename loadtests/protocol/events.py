@@ -20,7 +20,7 @@ __all__ = [
     "EventType", "TERMINAL_TYPES", "RECOVERABLE_CLOSE_CODES", "ErrorCode", "ResponseCreate",
     "ResponseEvent", "OutputItemEvent", "ContentPartEvent", "TextDelta", "TextDone", "ArgumentsDelta",
     "ArgumentsDone", "ErrorEvent", "UnknownEvent", "ServerEvent", "parse_server_event",
-    "parse_client_message", "error_envelope", "dumps",
+    "parse_client_message", "error_envelope", "dumps", "ECHO_DEFAULTS",
 ]
 
 
@@ -68,6 +68,74 @@ class ErrorCode(str, Enum):
     INVALID_REQUEST = "invalid_request_error"
 
 
+_ITEM_TYPES = ("message", "function_call_output", "function_call", "reasoning")
+_ROLES = ("user", "system", "developer", "assistant")
+_TOOL_CHOICES = ("none", "auto", "required")
+# echoed in the Response object (§2, §3.2), with the value the real API reports when they are absent
+ECHO_DEFAULTS: dict[str, Any] = {
+    "tool_choice": "auto", "parallel_tool_calls": True, "temperature": 1.0, "top_p": 1.0,
+    "text": {"format": {"type": "text"}}, "truncation": "disabled", "reasoning": None,
+    "max_output_tokens": None, "include": [],
+}
+
+
+def _invalid(param: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"Invalid request: {param}: {message}", code=ErrorCode.INVALID_REQUEST.value,
+                          param=param)
+
+
+def _typed(obj: dict[str, Any], key: str, types: type | tuple[type, ...], what: str) -> Any:
+    """``obj[key]`` when absent, null or of ``types`` (bool is never a number); else InvalidRequest."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    numeric = types in (int, float, (int, float))
+    if (isinstance(value, bool) and numeric) or not isinstance(value, types):
+        raise _invalid(key, f"expected {what}, got {type(value).__name__}")
+    return value
+
+
+def _check_item(i: int, item: Any) -> None:
+    if not isinstance(item, dict):
+        raise _invalid("input", f"input[{i}]: expected an object")
+    kind = item.get("type", "message")
+    if kind not in _ITEM_TYPES:
+        raise _invalid("input", f"input[{i}].type: unknown item type {kind!r}")
+    if kind == "message":
+        role = item.get("role", "user")
+        if not isinstance(role, str) or role not in _ROLES:
+            raise _invalid(f"input[{i}].role", f"expected one of {', '.join(_ROLES)}, got {role!r}")
+        content = item.get("content")
+        if not isinstance(content, (str, list)):
+            raise _invalid(f"input[{i}].content", f"expected a string or an array, got {type(content).__name__}")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    raise _invalid(f"input[{i}].content[{j}]", "expected a content part object with a type")
+                if "text" in part and not isinstance(part["text"], str):
+                    raise _invalid(f"input[{i}].content[{j}].text", "expected a string")
+    elif kind == "function_call_output":
+        if not isinstance(item.get("call_id"), str):
+            raise _invalid(f"input[{i}].call_id", "expected a string")
+        if not isinstance(item.get("output"), (str, list)):
+            raise _invalid(f"input[{i}].output", "expected a string or an array")
+
+
+def _check_tool_choice(choice: Any, tools: list[Any]) -> Any:
+    if choice is None or (isinstance(choice, str) and choice in _TOOL_CHOICES):
+        return choice
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = choice.get("name")
+        if not isinstance(name, str) or not name:
+            raise _invalid("tool_choice", "a function tool_choice needs a string 'name'")
+        if not any(isinstance(t, dict) and t.get("type") == "function" and t.get("name") == name for t in tools):
+            raise _invalid("tool_choice", f"tool choice function {name!r} not found in 'tools'")
+        return choice
+    if isinstance(choice, dict) and isinstance(choice.get("type"), str):
+        return choice  # hosted-tool choices ({"type": "web_search"}, …): echoed, never called
+    raise _invalid("tool_choice", f"expected one of {', '.join(_TOOL_CHOICES)} or a tool object, got {choice!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseCreate:
     """Client → server ``response.create``: the flat ``POST /v1/responses`` body plus ``type`` (§2)."""
@@ -112,34 +180,61 @@ class ResponseCreate:
             return [{"type": "message", "role": "user", "content": self.input}]
         return self.input
 
+    @property
+    def tool_choice(self) -> Any:
+        return self.extra.get("tool_choice") or "auto"
+
+    def echoed(self) -> dict[str, Any]:
+        """The request fields the Response object echoes (§2), with their defaults."""
+        out = {key: default if self.extra.get(key) is None else self.extra[key]
+               for key, default in ECHO_DEFAULTS.items()}
+        out["max_output_tokens"] = self.max_output_tokens
+        return out
+
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> ResponseCreate:
-        """Validate a decoded ``response.create``; raise RemoteProtocolError naming the bad field."""
+        """Validate a decoded ``response.create``; raise InvalidRequest naming the bad field as ``param``.
+
+        Wrong types are rejected, never coerced (``store: "false"`` is an error, not ``store=true``).
+        """
+        if "response" in obj:  # the Realtime API's nested form; WebSocket mode is flat (§2)
+            raise _invalid("response", "'response.create' is flat in WebSocket mode; send the body fields "
+                                       "at the top level, not inside 'response'")
         inp = obj.get("input", [])
         if not isinstance(inp, (str, list)):
-            raise RemoteProtocolError("input: expected a string or an array of items")
+            raise _invalid("input", "expected a string or an array of items")
         if isinstance(inp, list):
             for i, item in enumerate(inp):
-                if not isinstance(item, dict):
-                    raise RemoteProtocolError(f"input[{i}]: expected an object")
-                kind = item.get("type", "message")
-                if kind not in ("message", "function_call_output", "function_call", "reasoning"):
-                    raise RemoteProtocolError(f"input[{i}].type: unknown item type {kind!r}")
-        prev = obj.get("previous_response_id")
-        if prev is not None and not isinstance(prev, str):
-            raise RemoteProtocolError("previous_response_id: expected a string")
-        tools = obj.get("tools") or []
-        if not isinstance(tools, list):
-            raise RemoteProtocolError("tools: expected an array")
-        store = obj.get("store", True)
-        mot = obj.get("max_output_tokens")
-        if mot is not None and (not isinstance(mot, int) or isinstance(mot, bool) or mot < 1):
-            raise RemoteProtocolError("max_output_tokens: expected a positive integer")
-        meta = obj.get("metadata")
+                _check_item(i, item)
+        prev = _typed(obj, "previous_response_id", str, "a string")
+        tools = _typed(obj, "tools", list, "an array") or []
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+                raise _invalid("tools", f"tools[{i}]: expected a tool object with a string 'type'")
+        model = _typed(obj, "model", str, "a string")
+        if model == "":
+            raise _invalid("model", "expected a non-empty string")
+        store = _typed(obj, "store", bool, "a boolean")
+        for key in ("generate", "background", "stream", "parallel_tool_calls"):
+            _typed(obj, key, bool, "a boolean")
+        mot = _typed(obj, "max_output_tokens", int, "a positive integer")
+        if mot is not None and mot < 1:
+            raise _invalid("max_output_tokens", "expected a positive integer")
+        for key in ("temperature", "top_p"):
+            _typed(obj, key, (int, float), "a number")
+        _typed(obj, "instructions", str, "a string")
+        meta = _typed(obj, "metadata", dict, "an object")
+        for key in ("text", "reasoning"):
+            _typed(obj, key, dict, "an object")
+        _typed(obj, "truncation", str, "a string")
+        include = _typed(obj, "include", list, "an array of strings")
+        if include is not None and not all(isinstance(x, str) for x in include):
+            raise _invalid("include", "expected an array of strings")
+        _check_tool_choice(obj.get("tool_choice"), tools)
         return cls(
             input=inp,
-            model=str(obj.get("model") or "gpt-5.2"),
-            store=True if store is None else bool(store),
+            model=model or "gpt-5.2",
+            store=True if store is None else store,
             previous_response_id=prev,
             tools=tools,
             instructions=obj.get("instructions"),
@@ -147,7 +242,7 @@ class ResponseCreate:
             background=obj.get("background"),
             stream=obj.get("stream"),
             max_output_tokens=mot,
-            metadata=meta if isinstance(meta, dict) else None,
+            metadata=meta,
             extra={k: v for k, v in obj.items() if k not in cls._KNOWN and k != "type"},
         )
 
@@ -386,15 +481,14 @@ def parse_client_message(text: str | bytes) -> ResponseCreate:
         raise InvalidRequest(f"Invalid JSON: {exc}", code=ErrorCode.INVALID_JSON.value) from exc
     if not isinstance(obj, dict):
         raise InvalidRequest("Expected a JSON object.", code=ErrorCode.INVALID_JSON.value)
-    prev = obj.get("previous_response_id")
-    prev = prev if isinstance(prev, str) else None
     kind = obj.get("type")
     if kind != "response.create":
+        # not a create: nothing was asked of the response it may name, so it is never evicted (§5)
         raise InvalidRequest(f"Unknown event type {kind!r}; only 'response.create' is supported.",
-                             code=ErrorCode.UNKNOWN_EVENT_TYPE.value, param="type", previous_response_id=prev)
+                             code=ErrorCode.UNKNOWN_EVENT_TYPE.value, param="type")
+    prev = obj.get("previous_response_id")
+    prev = prev if isinstance(prev, str) else None
     try:
         return ResponseCreate.parse(obj)
-    except RemoteProtocolError as exc:
-        param = str(exc).split(":", 1)[0].split("[", 1)[0]
-        raise InvalidRequest(f"Invalid request: {exc}", code=ErrorCode.INVALID_REQUEST.value, param=param,
-                             previous_response_id=prev) from exc
+    except InvalidRequest as exc:
+        raise InvalidRequest(str(exc), code=exc.code, param=exc.param, previous_response_id=prev) from exc

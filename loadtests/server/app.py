@@ -24,7 +24,8 @@ log = logging.getLogger("agentsoak.server")
 
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("agentsoak_state", ServerState)
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # full-input chains resend whole histories
-CLOSE_TIMEOUT_S = 2.0  # how long a server-side Close waits for the peer's Close
+CLOSE_TIMEOUT_S = 2.0
+WS_VERSION = "13"  # the only version RFC 6455 defines  # how long a server-side Close waits for the peer's Close
 
 
 def _http_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -58,6 +59,16 @@ async def responses_handler(request: web.Request) -> web.StreamResponse:
         )
     if not _authorized(config, request.headers.get("Authorization")):
         return _http_error(401, "invalid_api_key", "Missing or invalid API key in the Authorization header.")
+    upgrade = request.headers.get("Upgrade", "").strip().lower() == "websocket"
+    version = request.headers.get("Sec-WebSocket-Version", "").strip()
+    if upgrade and version != WS_VERSION:
+        # RFC 6455 §4.2.2: 426 naming the version we speak (aiohttp alone would accept 7 and 8)
+        return _http_error(
+            426,
+            "unsupported_websocket_version",
+            f"Sec-WebSocket-Version {version or '(missing)'} is not supported; use {WS_VERSION}.",
+            {"Sec-WebSocket-Version": WS_VERSION},
+        )
     ws = web.WebSocketResponse(
         heartbeat=config.ping_interval_s,
         compress=config.compression,

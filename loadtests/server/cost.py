@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import ServerConfig
+from .schema_args import arguments_for
 
-__all__ = ["TurnPlan", "CostModel", "MAX_OUTPUT_TOKENS"]
+__all__ = ["TurnPlan", "CostModel", "MAX_OUTPUT_TOKENS", "function_tools"]
 
 MAX_OUTPUT_TOKENS = 1_000_000  # clamp for the ``agentsoak_output_tokens`` hint
 
@@ -67,12 +68,17 @@ class TurnPlan:
     truncated: bool = False  # max_output_tokens cut it: ends response.incomplete
 
 
-def _tool_name(tool: Any) -> str:
-    if isinstance(tool, dict):
-        name = tool.get("name") or (tool.get("function") or {}).get("name")
+def function_tools(tools: list[Any]) -> list[tuple[str, Any]]:
+    """(name, parameters) of the ``type: "function"`` tools; hosted tools and namespaces are never called."""
+    out = []
+    for tool in tools:
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            continue
+        inner = tool.get("function") if isinstance(tool.get("function"), dict) else tool  # Chat form too
+        name = inner.get("name")
         if isinstance(name, str) and name:
-            return name
-    return "tool"
+            out.append((name, inner.get("parameters")))
+    return out
 
 
 def _hint_int(value: Any) -> int | None:
@@ -103,30 +109,46 @@ class CostModel:
         ) / 1000.0
 
     def plan(
-        self, tools: list[dict[str, Any]], metadata: dict[str, Any] | None, max_output_tokens: int | None
+        self,
+        tools: list[dict[str, Any]],
+        metadata: dict[str, Any] | None,
+        max_output_tokens: int | None,
+        tool_choice: Any = "auto",
     ) -> TurnPlan:
-        """Draw one turn's output, honouring the ``agentsoak_*`` metadata hints when present."""
+        """Draw one turn's output, honouring ``tool_choice`` first, then the ``agentsoak_*`` metadata hints.
+
+        ``tool_choice``: ``none`` never calls, ``required`` always calls a function tool, a
+        ``{"type": "function", "name": …}`` calls that one, a hosted-tool choice gives text. Arguments
+        satisfy the called tool's ``parameters`` schema.
+        """
         c, rng = self.config, self.rng
+        callable_tools = function_tools(tools)
         drawn_tokens = rng.randint(c.output_tokens_min, c.output_tokens_max)
         call_draw = rng.random()
-        tool_index = rng.randrange(len(tools)) if tools else 0
-        module = rng.randrange(100)
+        tool_index = rng.randrange(len(callable_tools)) if callable_tools else 0
+        rng.randrange(100)  # kept so the draws after it (and so every text) stay as they were
         text_seed = rng.getrandbits(64)
         meta = metadata or {}
         n = _hint_int(meta.get("agentsoak_output_tokens")) or drawn_tokens
         hint = meta.get("agentsoak_tool_call", "auto")
-        if not tools or hint == "no":
+        if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+            named = [i for i, (name, _) in enumerate(callable_tools) if name == tool_choice.get("name")]
+            call, tool_index = bool(named), named[0] if named else 0
+        elif not callable_tools or tool_choice == "none" or isinstance(tool_choice, dict):
             call = False
-        elif hint == "yes":
+        elif tool_choice == "required" or hint == "yes":
             call = True
+        elif hint == "no":
+            call = False
         else:
             call = call_draw < c.tool_call_probability
         if call:
-            args = json.dumps({"path": f"src/mod_{module}.py"})
+            name, parameters = callable_tools[tool_index]
+            args = json.dumps(arguments_for(parameters, random.Random(text_seed)))
             truncated = max_output_tokens is not None and -(-len(args) // 4) > max_output_tokens
             if truncated:
                 args = args[: 4 * max_output_tokens]
-            return TurnPlan("call", name=_tool_name(tools[tool_index]), arguments=args, truncated=truncated)
+            return TurnPlan("call", name=name, arguments=args, truncated=truncated)
         truncated = max_output_tokens is not None and n > max_output_tokens
         if truncated:
             n = max_output_tokens  # type: ignore[assignment]

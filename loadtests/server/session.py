@@ -17,7 +17,7 @@ import struct
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSMsgType, web
 
 from loadtests.protocol import ErrorEvent, ResponseBuilder, ResponseCreate, extend_digest, item_tokens, usage
 
@@ -67,6 +67,7 @@ class Session:
         self._turn: asyncio.Task[TurnOutcome] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._protocol_close: int | None = None
 
     # -- what the admin API and the state read --
     @property
@@ -106,8 +107,16 @@ class Session:
                 self.core.turns,
                 self.core.bytes_in,
                 self._loop.time() - self.opened,
-                int(closing) if closing is not None else self.ws.close_code,
+                self._close_code_sent(closing),
             )
+
+    def _close_code_sent(self, closing: CloseCode | None) -> int | None:
+        """The code of the Close we sent, else the one aiohttp recorded (the peer's, or 1006)."""
+        if closing is not None:
+            return int(closing)
+        if self._protocol_close is not None:
+            return int(self._protocol_close)
+        return self.ws.close_code
 
     async def _read(self) -> None:
         async for msg in self.ws:
@@ -118,6 +127,10 @@ class Session:
                 await self._do(self.core.receive_binary(now))
                 return
             else:
+                if msg.type is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
+                    # aiohttp sent a Close with this code (1002, 1007, 1009, …); its close_code turns
+                    # into 1006 when the peer does not answer, so remember what went out
+                    self._protocol_close = msg.data.code
                 return
 
     async def _clock(self) -> None:
@@ -235,7 +248,7 @@ class Session:
             await self._send(builder.completed(usage(input_tokens, cached, 0), agentsoak=tag))
             log.debug("%s warmup %s %s bytes_in=%d cache=%s", self.id, builder.id, mode, turn.bytes_in, cache)
             return TurnOutcome.COMPLETED
-        plan = self.cost.plan(request.tools, request.metadata, request.max_output_tokens)
+        plan = self.cost.plan(request.tools, request.metadata, request.max_output_tokens, request.tool_choice)
         await self._send(builder.created())
         await self._send(builder.in_progress())
         await asyncio.sleep(self.cost.ttft_s(input_tokens, cached))
