@@ -12,7 +12,7 @@ from aiohttp import web
 from faults import server_admin as client
 from faults.loopback import is_loopback
 
-from .fault_modes import Refuse, Stall
+from .fault_modes import Refuse, Stall, WrongState
 from .state import ServerState
 
 __all__ = ["add_admin_routes", "CLOSE_CODES", "REFUSE_STATUSES"]
@@ -118,6 +118,30 @@ async def _refuse_off(request: web.Request, state: ServerState, body: dict[str, 
     return {"active": False}
 
 
+async def _wrong_state_on(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    connection, metadata, turns = body.get("connection"), body.get("metadata"), body.get("turns")
+    if connection is not None and not isinstance(connection, str):
+        raise _BadBody(f"connection: expected a connection id such as 'c1', got {connection!r}")
+    if metadata is not None and (not isinstance(metadata, dict) or not metadata):
+        raise _BadBody(f"metadata: expected a non-empty object, got {metadata!r}")
+    if turns is not None and (isinstance(turns, bool) or not isinstance(turns, int) or turns < 1):
+        raise _BadBody(f"turns: expected an integer >= 1, got {turns!r}")
+    if connection is not None:
+        targets: tuple[str, ...] | None = (connection,)
+    elif metadata is None or "share" in body:
+        targets = tuple(s.id for s in state.faults.pick(state.live_sessions(), _share(body)))
+    else:
+        targets = None  # metadata alone: any connection, also later ones
+    state.faults.wrong = WrongState(connections=targets, metadata=metadata, turns=turns)
+    state.faults.wrong_served = 0
+    return {"active": True, "connections": list(targets) if targets is not None else None}
+
+
+async def _wrong_state_off(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    state.faults.wrong = None
+    return {"active": False, "served": state.faults.wrong_served}
+
+
 async def _reset(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
     state.faults.reset()
     return {}
@@ -159,6 +183,8 @@ def add_admin_routes(app: web.Application, key: web.AppKey[ServerState]) -> None
         ("DELETE", "/admin/stall", _stall_off),
         ("POST", "/admin/refuse", _refuse_on),
         ("DELETE", "/admin/refuse", _refuse_off),
+        ("POST", "/admin/wrong_state", _wrong_state_on),
+        ("DELETE", "/admin/wrong_state", _wrong_state_off),
         ("POST", "/admin/reset", _reset),
     ]
     for method, path, handler in table:

@@ -1,12 +1,13 @@
 """The seeded cost model: what a turn outputs and how long it takes (spec §9, §10; our choices).
 
-One :class:`CostModel` per connection, seeded with ``seed ^ connection_index``, so the same seed and
-the same requests on the same connection order reproduce the same outputs. Every generating turn draws
-the same values in the same order, whatever the hints say, so hints never shift later draws.
+Each turn's draws come from a fresh RNG keyed by the server seed and the turn's context digest (the
+state it builds on plus its input), so a response depends only on the seed and the request: never on
+arrival order, the connection it came on or how many connections are open.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -96,7 +97,12 @@ class CostModel:
 
     def __init__(self, config: ServerConfig, seed: int) -> None:
         self.config = config
-        self.rng = random.Random(seed)
+        self.seed = seed
+
+    def rng_for(self, key: str) -> random.Random:
+        """The RNG of one turn: seeded by the server seed and ``key`` (the turn's context digest)."""
+        digest = hashlib.blake2b(f"{self.seed}:{key}".encode(), digest_size=8).digest()
+        return random.Random(int.from_bytes(digest, "big"))
 
     def ttft_s(self, input_tokens: int, cached_tokens: int) -> float:
         """Time to first token: a base plus per-1k costs; cached tokens are cheap (they stay rendered)."""
@@ -114,6 +120,7 @@ class CostModel:
         metadata: dict[str, Any] | None,
         max_output_tokens: int | None,
         tool_choice: Any = "auto",
+        key: str = "",
     ) -> TurnPlan:
         """Draw one turn's output, honouring ``tool_choice`` first, then the ``agentsoak_*`` metadata hints.
 
@@ -121,7 +128,7 @@ class CostModel:
         ``{"type": "function", "name": …}`` calls that one, a hosted-tool choice gives text. Arguments
         satisfy the called tool's ``parameters`` schema.
         """
-        c, rng = self.config, self.rng
+        c, rng = self.config, self.rng_for(key)
         callable_tools = function_tools(tools)
         drawn_tokens = rng.randint(c.output_tokens_min, c.output_tokens_max)
         call_draw = rng.random()

@@ -8,7 +8,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Stall", "Refuse", "FaultState", "pick_count"]
+from loadtests.protocol import extend_digest
+
+from .store import ContextEntry
+
+__all__ = ["Stall", "Refuse", "WrongState", "FaultState", "pick_count", "wrong_state"]
 
 T = TypeVar("T")
 
@@ -31,6 +35,32 @@ class Refuse:
     share: float
 
 
+@dataclass(frozen=True, slots=True)
+class WrongState:
+    """Chained turns of the targeted ``connections``, or whose ``metadata`` holds every given pair, are
+    served from a state other than the one their ``previous_response_id`` names (at most ``turns``)."""
+
+    connections: tuple[str, ...] | None
+    metadata: dict[str, Any] | None
+    turns: int | None  # None: until DELETE /admin/wrong_state
+
+    def matches(self, connection: str, metadata: dict[str, Any] | None) -> bool:
+        if self.connections is not None and connection not in self.connections:
+            return False
+        if self.metadata is not None:
+            meta = metadata or {}
+            return all(meta.get(k) == v for k, v in self.metadata.items())
+        return True
+
+
+_STALE_ITEM = {"type": "message", "role": "assistant", "content": "(a turn from another state)"}
+
+
+def wrong_state(base: ContextEntry) -> ContextEntry:
+    """The same response id, built on a different previous state: its digest no longer matches."""
+    return ContextEntry(base.response_id, extend_digest(base.digest_after, [_STALE_ITEM]), base.tokens)
+
+
 def pick_count(share: float, n: int) -> int:
     """Connections hit by ``share`` of ``n``: rounded, at least 1 when ``share > 0`` and ``n > 0``."""
     if n <= 0 or share <= 0:
@@ -45,6 +75,18 @@ class FaultState:
         self.rng = random.Random(seed)
         self.stall: Stall | None = None
         self.refuse: Refuse | None = None
+        self.wrong: WrongState | None = None
+        self.wrong_served = 0
+
+    def serve_wrong_state(self, connection: str, metadata: dict[str, Any] | None) -> bool:
+        """Whether this chained turn gets the wrong state (counts it against ``turns``)."""
+        wrong = self.wrong
+        if wrong is None or not wrong.matches(connection, metadata):
+            return False
+        self.wrong_served += 1
+        if wrong.turns is not None and self.wrong_served >= wrong.turns:
+            self.wrong = None
+        return True
 
     def pick(self, items: Sequence[T], share: float) -> list[T]:
         """A seeded sample of ``share`` of ``items`` (callers pass them in a stable order)."""
@@ -67,6 +109,7 @@ class FaultState:
     def reset(self) -> None:
         self.stall = None
         self.refuse = None
+        self.wrong = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -74,4 +117,6 @@ class FaultState:
             out["stall"] = asdict(self.stall)
         if self.refuse is not None:
             out["refuse"] = asdict(self.refuse)
+        if self.wrong is not None:
+            out["wrong_state"] = dict(asdict(self.wrong), served=self.wrong_served)
         return out

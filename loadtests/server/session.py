@@ -25,6 +25,7 @@ from .core import (
     LIMIT_MESSAGE,
     AbortTurn,
     Action,
+    CacheKind,
     CloseCode,
     CloseSocket,
     ConnectionCore,
@@ -36,6 +37,7 @@ from .core import (
     TurnOutcome,
 )
 from .cost import CostModel
+from .fault_modes import wrong_state
 from .state import ServerState
 from .store import ContextEntry
 from .stream import Pacing, stream_output
@@ -58,7 +60,7 @@ class Session:
         self._send_text = functools.partial(ws.send_frame, opcode=WSMsgType.TEXT)
         self.transport = request.transport
         self.peer = request.remote
-        self.cost = CostModel(self.config, state.seed ^ self.index)
+        self.cost = CostModel(self.config, state.seed)
         self._loop = asyncio.get_running_loop()
         self.opened = self._loop.time()
         self.core = ConnectionCore(CoreLimits.from_config(self.config), state.store, self.opened)
@@ -226,6 +228,9 @@ class Session:
         if turn.hydrate_s:
             await asyncio.sleep(turn.hydrate_s)
         items = request.input_items()
+        if cache is not CacheKind.MISS and self.state.faults.serve_wrong_state(self.id, request.metadata):
+            base = wrong_state(base)
+            log.info("%s wrong_state fault: %s served from another state", self.id, request.previous_response_id)
         input_tokens = base.tokens + sum(item_tokens(item) for item in items)
         cached = base.tokens if cache == "hit" else 0
         context_digest = extend_digest(base.digest_after, items)
@@ -248,7 +253,9 @@ class Session:
             await self._send(builder.completed(usage(input_tokens, cached, 0), agentsoak=tag))
             log.debug("%s warmup %s %s bytes_in=%d cache=%s", self.id, builder.id, mode, turn.bytes_in, cache)
             return TurnOutcome.COMPLETED
-        plan = self.cost.plan(request.tools, request.metadata, request.max_output_tokens, request.tool_choice)
+        plan = self.cost.plan(
+            request.tools, request.metadata, request.max_output_tokens, request.tool_choice, key=context_digest
+        )
         await self._send(builder.created())
         await self._send(builder.in_progress())
         await asyncio.sleep(self.cost.ttft_s(input_tokens, cached))

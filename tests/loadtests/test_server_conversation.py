@@ -32,6 +32,7 @@ def test_conversation_digests_match_on_hit_store_and_full_resend(reference_serve
     outcomes = []
     for i in range(6):
         _, result = _turn(conv, ws, user if i == 0 else [], f"t{i}")
+        outcomes.append(result.cache)  # the round's first turn: a new chain first, then hits
         if result.function_calls:
             call = result.function_calls[0]
             _, result = _turn(
@@ -41,7 +42,6 @@ def test_conversation_digests_match_on_hit_store_and_full_resend(reference_serve
                 f"t{i}o",
             )
         assert result.ok and result.server_digest == result.client_digest, result
-        outcomes.append(result.cache)
     ws.close()
     ws = connect(server)  # new connection: the chain hydrates from the store
     request, result = _turn(conv, ws, [{"type": "message", "role": "user", "content": "again"}], "t-store")
