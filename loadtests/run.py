@@ -29,7 +29,7 @@ from faults.client import FaultClient
 from reports.ledger import LedgerWriter
 
 from .profile import Profile
-from .profile_model import RESPONSES_PATH
+from .profile.model import RESPONSES_PATH
 from .progress import LedgerTail
 
 __all__ = ["RunResult", "run_profile", "make_run_dir", "ReferenceServer"]

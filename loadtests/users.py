@@ -22,7 +22,7 @@ from locust import User, task
 
 from .agent import Agent, AgentStopped, ReconnectPolicy, TransportConfig
 from .hooks import sink_for
-from .profile_model import IntRange, ThinkTime
+from .profile.model import IntRange, ThinkTime
 from .protocol import Conversation
 from .workload import TOOLS, filler_text
 

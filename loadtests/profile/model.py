@@ -8,7 +8,7 @@ from typing import Any
 
 from faults.schedule import FaultSpec, FaultWindow, plan
 from loadtests.agent import ReconnectPolicy
-from loadtests.profile_faults import fault_to_dict
+from loadtests.profile.faults import fault_to_dict
 from loadtests.server.config import ServerConfig as ServerDefaults
 
 __all__ = [

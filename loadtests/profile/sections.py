@@ -9,8 +9,8 @@ from dataclasses import fields
 from typing import Any
 
 from faults.loopback import is_loopback
-from loadtests.profile_fields import At, Section, boolean, choice, duration, integer, number, optional, text
-from loadtests.profile_model import (
+from loadtests.profile.fields import At, Section, boolean, choice, duration, integer, number, optional, text
+from loadtests.profile.model import (
     DEFAULT_PROXY_API,
     RESPONSES_PATH,
     THINK_KEYS,

@@ -22,7 +22,7 @@ from loadtests.profile import (
     load_profile,
     parse_profile,
 )
-from loadtests.profile_fields import format_duration, parse_duration_text
+from loadtests.profile.fields import format_duration, parse_duration_text
 from loadtests.server.config import ServerConfig as ServerDefaults
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
