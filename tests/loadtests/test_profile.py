@@ -203,7 +203,7 @@ def test_errors_carry_file_line_path_expected_and_suggestion():
     assert e.suggestion == "max_retries"
     assert e.expected == "one of base_delay, cooldown, jitter_max, jitter_min, max_delay, max_retries"
     assert str(e) == (
-        "profiles/full.yaml:24: agent.reconnect.max_retrys: unknown key; expected one of base_delay, "
+        "profiles/full.yaml:24: agent.reconnect.max_retrys: unknown key; expected one of base_delay, cooldown, "
         "jitter_max, jitter_min, max_delay, max_retries; did you mean 'max_retries'?"
     )
 
