@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -353,3 +355,38 @@ def test_the_example_in_docs_profiles_md_is_valid():
     example = doc.split("## Example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     p = parse_profile(example, source="docs/profiles.md")
     assert p.name == "example" and [f.kind for f in p.faults] == ["toxic", "close", "stall", "refuse", "down"]
+
+
+def _fresh_python(code: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROFILES.parent, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_importing_the_loader_pulls_in_neither_websocket_client_nor_locust():
+    out = _fresh_python(
+        "import sys, loadtests.profile, loadtests.profile.validate_cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('websocket', 'locust', 'gevent')))"
+    )
+    assert out.strip() == "[]"
+
+
+def test_reconnect_cooldown_is_its_own_knob_down_to_the_user_class():
+    """``agent.reconnect.cooldown`` reaches the agents' ReconnectPolicy; ``max_delay`` no longer sets it."""
+    p = parse_profile("agent: {reconnect: {max_delay: 2s, cooldown: 30s}}")
+    assert (p.agent.reconnect.max_delay_s, p.agent.reconnect.cooldown_s) == (2.0, 30.0)
+    assert parse_profile(yaml.safe_dump(p.to_dict())) == p  # the resolved profile keeps it
+    assert parse_profile("agent: {reconnect: {max_delay: 2s}}").agent.reconnect.cooldown_s == ReconnectPolicy().cooldown
+    with pytest.raises(ProfileError, match="agent.reconnect.cooldown: .*out of range"):
+        parse_profile("agent: {reconnect: {cooldown: -1}}")
+    out = _fresh_python(
+        "from loadtests.profile import parse_profile\n"
+        "from loadtests.users import CodingAgentUser, configure_from_profile\n"
+        "configure_from_profile(CodingAgentUser, parse_profile("
+        "'agent: {reconnect: {max_delay: 2s, cooldown: 30s}}'))\n"
+        "r = CodingAgentUser.reconnect\n"
+        "print(r.max_delay, r.cooldown)"
+    )
+    assert out.split() == ["2.0", "30.0"]
