@@ -120,7 +120,7 @@ class ServerConfig:
         None, kind="int", nullable=True, none_means="random, logged", metavar="N", help="RNG seed"
     )
     tokens_per_s: float = _knob(
-        1000.0, lo=0, hi=1e7, lo_open=True, unit="output tokens/s", metavar="RATE", profile="tokens_per_s",
+        1000.0, lo=0, hi=1e9, lo_open=True, unit="output tokens/s", metavar="RATE", profile="tokens_per_s",
         help="streaming speed",
     )  # fmt: skip
     tokens_per_delta: int = _knob(
