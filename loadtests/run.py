@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,8 +29,10 @@ from faults.client import FaultClient
 from reports.ledger import LedgerWriter
 
 from .profile import Profile
-from .profile_model import RESPONSES_PATH
+from .profile.model import RESPONSES_PATH
 from .progress import LedgerTail
+from .server.cli import config_to_args
+from .server.config import profile_knobs
 
 __all__ = ["RunResult", "run_profile", "make_run_dir", "ReferenceServer"]
 
@@ -103,23 +105,13 @@ class ReferenceServer:
 
 
 def server_args(profile: Profile) -> list[str]:
-    """CLI flags of ``agentsoak serve`` for the profile's cost model."""
+    """CLI flags of ``agentsoak serve`` for the profile's seed and ``target.server`` settings.
+
+    Derived from the server's field table: every field a profile may set is passed as its flag.
+    """
     s = profile.target.server
     assert s is not None
-    args = [
-        "--seed", str(profile.seed), "--tokens-per-s", str(s.tokens_per_s),
-        "--tokens-per-delta", str(s.tokens_per_delta), "--ttft-base-ms", str(s.ttft_base_ms),
-        "--ttft-per-1k-uncached-ms", str(s.ttft_per_1k_uncached_ms),
-        "--ttft-per-1k-cached-ms", str(s.ttft_per_1k_cached_ms), "--hydrate-delay-ms", str(s.hydrate_delay_ms),
-        "--output-tokens-min", str(s.output_tokens.min), "--output-tokens-max", str(s.output_tokens.max),
-        "--tool-call-probability", str(s.tool_call_probability), "--store-capacity", str(s.store_capacity),
-        "--connection-lifetime-s", str(s.connection_lifetime_s), "--limit-mode", s.limit_mode,
-        "--limit-close-delay-s", str(s.limit_close_delay_s),
-    ]
-    args += ["--limit-close-code", str(s.limit_close_code) if s.limit_close_code is not None else "none"]
-    if s.ping_interval_s is not None:
-        args += ["--ping-interval-s", str(s.ping_interval_s)]
-    return args
+    return config_to_args(replace(s, seed=profile.seed), ["seed", *profile_knobs()])
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -22,13 +22,15 @@ from locust import User, task
 
 from .agent import Agent, AgentStopped, ReconnectPolicy, TransportConfig
 from .hooks import sink_for
-from .profile_model import IntRange, ThinkTime
+from .profile.model import AgentConfig, IntRange, ThinkTime
 from .protocol import Conversation
+from .transport_config import TRANSPORT_DEFAULTS
 from .workload import TOOLS, filler_text
 
 __all__ = ["AgentUser", "CodingAgentUser", "responses_url", "configure_from_profile"]
 
 _agent_numbers = itertools.count(1)
+_AGENT = AgentConfig()
 
 
 def responses_url(host: str) -> str:
@@ -47,16 +49,16 @@ class AgentUser(User):
     abstract = True
     host = "ws://127.0.0.1:8765"
 
-    # transport knobs
     api_key_env = "AGENTSOAK_API_KEY"
-    ping_interval: float | None = 20.0
-    ping_timeout: float = 20.0
-    idle_timeout: float = 300.0
-    rotate_after: float | None = 3300.0
-    connect_timeout: float = 15.0
-    reconnect = ReconnectPolicy()
-    full_resend = True
-    retry_in_flight = True
+    # transport knobs: the defaults are TransportConfig's (one source)
+    ping_interval: float | None = TRANSPORT_DEFAULTS.ping_interval
+    ping_timeout: float = TRANSPORT_DEFAULTS.ping_timeout
+    idle_timeout: float = TRANSPORT_DEFAULTS.idle_timeout
+    rotate_after: float | None = TRANSPORT_DEFAULTS.rotate_after
+    connect_timeout: float = TRANSPORT_DEFAULTS.connect_timeout
+    reconnect: ReconnectPolicy = TRANSPORT_DEFAULTS.reconnect
+    full_resend: bool = TRANSPORT_DEFAULTS.full_resend
+    retry_in_flight: bool = TRANSPORT_DEFAULTS.retry_in_flight
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -96,13 +98,14 @@ class AgentUser(User):
 class CodingAgentUser(AgentUser):
     """A coding agent: sessions of N turns with tool calls, think time, and a growing context."""
 
-    turns_per_session = 8
-    tool_call_ratio = 0.5
-    think_time = ThinkTime()  # uniform 0.5-2 s
-    input_tokens = IntRange(20, 200)
-    output_tokens = IntRange(20, 120)
-    store = True
-    model = "gpt-5.2"
+    # workload knobs: the defaults are the profile's agent section's (one source)
+    turns_per_session: int = _AGENT.turns_per_session
+    tool_call_ratio: float = _AGENT.tool_call_ratio
+    think_time: ThinkTime = _AGENT.think_time  # uniform 0.5-2 s
+    input_tokens: IntRange = _AGENT.input_tokens
+    output_tokens: IntRange = _AGENT.output_tokens
+    store: bool = _AGENT.store
+    model: str = _AGENT.model
 
     def wait_time(self) -> float:
         return self.think()
@@ -160,7 +163,7 @@ def configure_from_profile(user_class: type, profile: Any) -> None:
     r = a.reconnect
     user_class.reconnect = ReconnectPolicy(max_retries=r.max_retries, base_delay=r.base_delay_s,
                                            max_delay=r.max_delay_s, jitter_min=r.jitter_min, jitter_max=r.jitter_max,
-                                           cooldown=r.max_delay_s)
+                                           cooldown=r.cooldown_s)
     user_class.full_resend = a.recovery.full_resend
     user_class.retry_in_flight = a.recovery.retry_in_flight
     if profile.target.api_key_env:

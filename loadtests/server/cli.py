@@ -7,19 +7,35 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from .config import LIMIT_CLOSE_CODES, LIMIT_MODES, ServerConfig
+from .config import Knob, ServerConfig, knobs
 from .errors import ConfigError
 
-__all__ = ["register_cli", "add_serve_arguments", "config_from_args", "build_parser", "main"]
+__all__ = ["register_cli", "add_serve_arguments", "config_from_args", "config_to_args", "build_parser", "main"]
 
 _DEFAULTS = ServerConfig()
+_GROUPS = {
+    "network": "network",
+    "cost": "cost model (deterministic under --seed)",
+    "state": "state and lifetime",
+    "compat": "compatibility",
+}
+_NONE_WORDS = ("none", "off")
 
 
-def _number(kind: type, *, minimum: float | None = None, strict: bool = False) -> Callable[[str], Any]:
+def flag_name(field: str) -> str:
+    """``tokens_per_s`` -> ``--tokens-per-s``."""
+    return "--" + field.replace("_", "-")
+
+
+def _number_parser(knob: Knob) -> Callable[[str], Any]:
+    kind = int if knob.kind == "int" else float
+
     def parse(text: str) -> Any:
+        if knob.nullable and (text.lower() in _NONE_WORDS or (knob.lo_open and knob.lo == 0 and text == "0")):
+            return None
         try:
             value = kind(text)
         except ValueError:
@@ -28,155 +44,98 @@ def _number(kind: type, *, minimum: float | None = None, strict: bool = False) -
             ) from None
         if value != value or value in (float("inf"), float("-inf")):
             raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if minimum is not None and (value <= minimum if strict else value < minimum):
-            raise argparse.ArgumentTypeError(
-                f"expected a value {'>' if strict else '>='} {minimum}, got {text!r}"
-            )
+        if knob.problem(value) is not None:
+            raise argparse.ArgumentTypeError(f"expected a value {knob.bounds()}, got {text!r}")
         return value
 
     return parse
 
 
-_POSITIVE = _number(float, minimum=0, strict=True)
-_NON_NEGATIVE = _number(float, minimum=0)
-_COUNT = _number(int, minimum=1)
-_CLOSE_CODES = [str(code) for code in LIMIT_CLOSE_CODES if code is not None]
+def _choice_text(option: Any) -> str:
+    return "none" if option is None else str(option)
 
 
-def _close_code(text: str) -> int | None:
-    if text.lower() == "none":
-        return None
-    if text not in _CLOSE_CODES:
-        raise argparse.ArgumentTypeError(f"expected {', '.join(_CLOSE_CODES)} or none, got {text!r}")
-    return int(text)
+def _choice_parser(knob: Knob) -> Callable[[str], Any]:
+    shown = [_choice_text(c) for c in knob.choices]
+
+    def parse(text: str) -> Any:
+        for option, label in zip(knob.choices, shown, strict=True):
+            if text == label or (option is None and text.lower() == "none"):
+                return option
+        listed = ", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0]
+        raise argparse.ArgumentTypeError(f"expected {listed}, got {text!r}")
+
+    return parse
 
 
-def _optional_seconds(text: str) -> float | None:
-    if text.lower() in ("none", "off", "0"):
-        return None
-    return _POSITIVE(text)
+def _help(knob: Knob, default: Any) -> str:
+    unit = f"{knob.unit}, " if knob.unit and knob.kind != "duration" else ""
+    if default is None:
+        return f"{knob.help} ({unit}default: {knob.none_means})"
+    return f"{knob.help} ({unit}default %(default)s)"
 
 
-# Plain options, one per ServerConfig field: (field, metavar, parser, help) becomes ``--field-name``
-# with the field's default.
-_NETWORK = [
-    ("port", "N", _number(int, minimum=0), "port to bind; 0 picks a free one (default %(default)s)"),
-    ("ping_interval_s", "S", _optional_seconds, "send WebSocket pings every S seconds (default: none)"),
-]
-_COST_MODEL = [
-    ("seed", "N", _number(int), "RNG seed (default: random, logged)"),
-    ("tokens_per_s", "RATE", _POSITIVE, "streaming speed in output tokens per second (default %(default)s)"),
-    ("tokens_per_delta", "N", _COUNT, "tokens per delta event; 1 token = 4 characters (default %(default)s)"),
-    ("ttft_base_ms", "MS", _NON_NEGATIVE, "time to first token, fixed part (default %(default)s)"),
-    (
-        "ttft_per_1k_uncached_ms",
-        "MS",
-        _NON_NEGATIVE,
-        "extra TTFT per 1000 uncached input tokens (default %(default)s)",
-    ),
-    (
-        "ttft_per_1k_cached_ms",
-        "MS",
-        _NON_NEGATIVE,
-        "extra TTFT per 1000 input tokens served from the connection cache (default %(default)s)",
-    ),
-    (
-        "hydrate_delay_ms",
-        "MS",
-        _NON_NEGATIVE,
-        "extra delay when a chain hydrates from the store (default %(default)s)",
-    ),
-    ("output_tokens_min", "N", _COUNT, "smallest drawn text output (default %(default)s)"),
-    ("output_tokens_max", "N", _COUNT, "largest drawn text output (default %(default)s)"),
-    (
-        "tool_call_probability",
-        "P",
-        _NON_NEGATIVE,
-        "chance of a function call when tools are given (0..1, default %(default)s)",
-    ),
-]
-_STATE = [
-    (
-        "store_capacity",
-        "N",
-        _number(int, minimum=0),
-        "responses kept in the server-wide store, LRU (default %(default)s)",
-    ),
-    ("queue_limit", "N", _COUNT, "creates that may wait behind the running one (default %(default)s)"),
-    ("connection_lifetime_s", "S", _POSITIVE, "connection lifetime (default %(default)s)"),
-    (
-        "limit_close_delay_s",
-        "S",
-        _NON_NEGATIVE,
-        "delay between the limit error and the Close (default %(default)s)",
-    ),
-]
-
-
-def _add_options(group: Any, options: list[tuple[str, str, Callable[[str], Any], str]]) -> None:
-    for field, metavar, parse, help_text in options:
-        flag = "--" + field.replace("_", "-")
+def _add_knob(group: Any, name: str, knob: Knob) -> None:
+    default = getattr(_DEFAULTS, name)
+    if knob.kind == "keys":
         group.add_argument(
-            flag, metavar=metavar, type=parse, default=getattr(_DEFAULTS, field), help=help_text
-        )
+            "--api-key", action="append", dest=name, metavar="KEY",
+            help="accepted Bearer key (repeatable; also env AGENTSOAK_API_KEY, comma-separated); "
+            "without any key, auth is off",
+        )  # fmt: skip
+    elif knob.kind == "flag":
+        flag = flag_name(name) if default is False else "--no-" + name.replace("_", "-")
+        action = "store_true" if default is False else "store_false"
+        group.add_argument(flag, dest=name, action=action, help=knob.help)
+    elif knob.kind == "text":
+        group.add_argument(flag_name(name), default=default, help=f"{knob.help} (default %(default)s)")
+    elif knob.kind == "choice" and all(isinstance(c, str) for c in knob.choices):
+        group.add_argument(flag_name(name), choices=knob.choices, default=default, help=_help(knob, default))
+    elif knob.kind == "choice":
+        metavar = "{" + ",".join(_choice_text(c) for c in knob.choices) + "}"
+        group.add_argument(
+            flag_name(name), type=_choice_parser(knob), default=default, metavar=metavar,
+            help=_help(knob, default),
+        )  # fmt: skip
+    else:
+        metavar = knob.metavar or ("S" if knob.kind == "duration" else "MS" if knob.unit == "ms" else "X")
+        group.add_argument(
+            flag_name(name), type=_number_parser(knob), default=default, metavar=metavar,
+            help=_help(knob, default),
+        )  # fmt: skip
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
-    """Add every ``serve`` flag to ``p``."""
-    d = _DEFAULTS
-    net = p.add_argument_group("network")
-    net.add_argument("--host", default=d.host, help="address to bind (default %(default)s)")
-    _add_options(net, _NETWORK)
-    net.add_argument(
-        "--api-key",
-        action="append",
-        dest="api_keys",
-        metavar="KEY",
-        help="accepted Bearer key (repeatable; also env AGENTSOAK_API_KEY, comma-separated); "
-        "without any key, auth is off",
-    )
-    net.add_argument(
-        "--no-compression",
-        dest="compression",
-        action="store_false",
-        help="refuse permessage-deflate (accepted when offered by default)",
-    )
-    _add_options(p.add_argument_group("cost model (deterministic under --seed)"), _COST_MODEL)
-    st = p.add_argument_group("state and lifetime")
-    _add_options(st, _STATE)
-    st.add_argument(
-        "--limit-mode",
-        choices=LIMIT_MODES,
-        default=d.limit_mode,
-        help="how the lifetime limit is delivered (default %(default)s)",
-    )
-    st.add_argument(
-        "--limit-close-code",
-        type=_close_code,
-        default=d.limit_close_code,
-        metavar="{" + ",".join([*_CLOSE_CODES, "none"]) + "}",
-        help="Close code after the limit error (default %(default)s)",
-    )
-    compat = p.add_argument_group("compatibility")
-    compat.add_argument(
-        "--response-done-compat",
-        action="store_true",
-        help="send response.done instead of response.completed/incomplete",
-    )
-    compat.add_argument(
-        "--legacy-error-compat", action="store_true", help="send errors in the legacy flat form"
-    )
-    compat.add_argument(
-        "--warmup-completed-only",
-        action="store_true",
-        help="answer generate:false with response.completed alone",
-    )
+    """Add every ``serve`` flag to ``p``: one per :class:`ServerConfig` field, grouped by its knob."""
+    groups = {key: p.add_argument_group(title) for key, title in _GROUPS.items()}
+    for name, knob in knobs().items():
+        _add_knob(groups[knob.group], name, knob)
     p.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="log level on stderr (default %(default)s)",
     )
+
+
+def config_to_args(config: ServerConfig, names: Iterable[str]) -> list[str]:
+    """The ``serve`` flags that set the fields ``names`` of ``config`` (the inverse of the parser).
+
+    Flags (bools) appear only when they differ from the default; API keys are never passed on a
+    command line (use the environment).
+    """
+    args: list[str] = []
+    table = knobs()
+    for name in names:
+        knob, value = table[name], getattr(config, name)
+        if knob.kind == "keys":
+            raise ValueError("API keys go in the environment (AGENTSOAK_API_KEY), not on a command line")
+        if knob.kind == "flag":
+            if value != getattr(_DEFAULTS, name):
+                args.append(flag_name(name) if value else "--no-" + name.replace("_", "-"))
+            continue
+        args += [flag_name(name), "none" if value is None else repr(value) if isinstance(value, float) else str(value)]
+    return args
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:

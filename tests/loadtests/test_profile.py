@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,9 @@ import yaml
 
 from faults.schedule import FaultSpec
 from loadtests import profile as profile_mod
-from loadtests.agent import ReconnectPolicy
+from loadtests.agent import ReconnectPolicy, TransportConfig
 from loadtests.profile import (
     AgentConfig,
-    IntRange,
     Profile,
     ProfileError,
     ServerConfig,
@@ -22,7 +22,8 @@ from loadtests.profile import (
     load_profile,
     parse_profile,
 )
-from loadtests.profile_fields import format_duration, parse_duration_text
+from loadtests.profile.fields import format_duration, parse_duration_text
+from loadtests.profile.target_server import server_table, server_to_dict
 from loadtests.server.config import ServerConfig as ServerDefaults
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
@@ -71,7 +72,7 @@ def test_full_profile_is_typed_and_normalised():
     assert p.name == "full" and p.seed == 7 and p.output_dir == "out/runs"
     assert p.target.server == ServerConfig(
         tokens_per_s=4000.0, tokens_per_delta=4, connection_lifetime_s=30.0, limit_mode="hard",
-        limit_close_code=None, output_tokens=IntRange(5, 10),
+        limit_close_code=None, output_tokens_min=5, output_tokens_max=10,
     )  # fmt: skip
     assert (p.proxy.kind, p.proxy.url, p.proxy.workers) == ("url", "http://127.0.0.1:8474", 2)
     assert (p.load.users, p.load.spawn_rate, p.load.duration_s, p.load.processes) == (50, 10.0, 5400.0, -1)
@@ -104,29 +105,49 @@ def test_empty_profile_gives_the_documented_defaults(tmp_path):
     assert (p.load.users, p.load.duration_s, p.agent.rotate_after_s) == (200, 60.0, 3300.0)
 
 
-def test_server_defaults_are_the_reference_servers_and_the_docs_say_them():
-    """``target.server`` defaults come from the server's own ServerConfig; docs/profiles.md shows the same."""
-    server, ours = ServerDefaults(), ServerConfig()
-    for field in dataclasses.fields(ours):
-        if field.name == "output_tokens":
-            assert ours.output_tokens == IntRange(server.output_tokens_min, server.output_tokens_max)
-        else:
-            assert getattr(ours, field.name) == getattr(server, field.name), field.name
-    policy, reconnect = ReconnectPolicy(), AgentConfig().reconnect
-    assert (reconnect.max_retries, reconnect.base_delay_s, reconnect.max_delay_s) == (
-        policy.max_retries,
-        policy.base_delay,
-        policy.max_delay,
-    )
-    assert (reconnect.jitter_min, reconnect.jitter_max) == (policy.jitter_min, policy.jitter_max)
+def test_server_section_is_the_reference_servers_config_and_the_docs_table_is_generated():
+    """``target.server`` is the server's own ServerConfig; docs/profiles.md shows the generated table."""
+    assert ServerConfig is ServerDefaults and parse_profile("").target.server == ServerDefaults()
     doc = (PROFILES.parent / "docs" / "profiles.md").read_text()
-    table = doc.split("### `target.server`", 1)[1].split("\n## ", 1)[0]
+    section = doc.split("### `target.server` (embedded only)\n", 1)[1]
+    table = "| key |" + section.split("\n| key |", 1)[1].split("\n\n", 1)[0]
+    assert table == server_table(), "regenerate the table with loadtests.profile.target_server.server_table()"
     documented = {}
     for row in table.splitlines():
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", row.strip("|"))]  # "\|" is a pipe in a cell
         if len(cells) == 4 and cells[0].startswith("`"):
             documented[cells[0].strip("`")] = yaml.safe_load(cells[2].strip("`"))
-    assert documented == dataclasses.asdict(ours)
+    assert documented == server_to_dict(ServerDefaults())
+    assert documented["output_tokens"] == {"min": 20, "max": 120}
+
+
+def test_agent_defaults_are_the_transports_and_the_docs_say_them():
+    """Keepalive, timeouts, backoff and recovery defaults come from TransportConfig / ReconnectPolicy."""
+    t, a = TransportConfig(url="ws://127.0.0.1:1"), AgentConfig()
+    assert (a.keepalive.ping_interval_s, a.keepalive.ping_timeout_s) == (t.ping_interval, t.ping_timeout)
+    assert (a.idle_timeout_s, a.rotate_after_s) == (t.idle_timeout, t.rotate_after) == (300.0, 3300.0)
+    assert (a.recovery.full_resend, a.recovery.retry_in_flight) == (t.full_resend, t.retry_in_flight)
+    policy, r = ReconnectPolicy(), a.reconnect
+    assert (r.max_retries, r.base_delay_s, r.max_delay_s, r.jitter_min, r.jitter_max, r.cooldown_s) == (
+        policy.max_retries, policy.base_delay, policy.max_delay, policy.jitter_min, policy.jitter_max,
+        policy.cooldown,
+    )  # fmt: skip
+    doc = (PROFILES.parent / "docs" / "profiles.md").read_text()
+    table = doc.split("## `agent`", 1)[1].split("\n## ", 1)[0]
+    documented = {}
+    for row in table.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row.strip("|"))]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            documented[cells[0].strip("`")] = cells[2].strip("`")
+    resolved = parse_profile("").to_dict()["agent"]
+    for key, text in documented.items():
+        section, _, name = key.rpartition(".")
+        value = resolved[section][name] if section else resolved[key]
+        if isinstance(value, float) and not re.fullmatch(r"[\d.]+", text):
+            value_text = parse_duration_text(text)
+            assert value_text == value, (key, text, value)
+        elif not isinstance(value, dict):
+            assert yaml.safe_load(text) == value, (key, text, value)
 
 
 @pytest.mark.parametrize(
@@ -182,9 +203,9 @@ def test_errors_carry_file_line_path_expected_and_suggestion():
     e = info.value
     assert e.file == "profiles/full.yaml" and e.line == 24 and e.path == "agent.reconnect.max_retrys"
     assert e.suggestion == "max_retries"
-    assert e.expected == "one of base_delay, jitter_max, jitter_min, max_delay, max_retries"
+    assert e.expected == "one of base_delay, cooldown, jitter_max, jitter_min, max_delay, max_retries"
     assert str(e) == (
-        "profiles/full.yaml:24: agent.reconnect.max_retrys: unknown key; expected one of base_delay, "
+        "profiles/full.yaml:24: agent.reconnect.max_retrys: unknown key; expected one of base_delay, cooldown, "
         "jitter_max, jitter_min, max_delay, max_retries; did you mean 'max_retries'?"
     )
 
@@ -334,3 +355,38 @@ def test_the_example_in_docs_profiles_md_is_valid():
     example = doc.split("## Example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     p = parse_profile(example, source="docs/profiles.md")
     assert p.name == "example" and [f.kind for f in p.faults] == ["toxic", "close", "stall", "refuse", "down"]
+
+
+def _fresh_python(code: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROFILES.parent, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_importing_the_loader_pulls_in_neither_websocket_client_nor_locust():
+    out = _fresh_python(
+        "import sys, loadtests.profile, loadtests.profile.validate_cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('websocket', 'locust', 'gevent')))"
+    )
+    assert out.strip() == "[]"
+
+
+def test_reconnect_cooldown_is_its_own_knob_down_to_the_user_class():
+    """``agent.reconnect.cooldown`` reaches the agents' ReconnectPolicy; ``max_delay`` no longer sets it."""
+    p = parse_profile("agent: {reconnect: {max_delay: 2s, cooldown: 30s}}")
+    assert (p.agent.reconnect.max_delay_s, p.agent.reconnect.cooldown_s) == (2.0, 30.0)
+    assert parse_profile(yaml.safe_dump(p.to_dict())) == p  # the resolved profile keeps it
+    assert parse_profile("agent: {reconnect: {max_delay: 2s}}").agent.reconnect.cooldown_s == ReconnectPolicy().cooldown
+    with pytest.raises(ProfileError, match="agent.reconnect.cooldown: .*out of range"):
+        parse_profile("agent: {reconnect: {cooldown: -1}}")
+    out = _fresh_python(
+        "from loadtests.profile import parse_profile\n"
+        "from loadtests.users import CodingAgentUser, configure_from_profile\n"
+        "configure_from_profile(CodingAgentUser, parse_profile("
+        "'agent: {reconnect: {max_delay: 2s, cooldown: 30s}}'))\n"
+        "r = CodingAgentUser.reconnect\n"
+        "print(r.max_delay, r.cooldown)"
+    )
+    assert out.split() == ["2.0", "30.0"]

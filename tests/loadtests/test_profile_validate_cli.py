@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.validate_cli import register_cli
+from loadtests.profile.validate_cli import register_cli
 
 SMOKE = Path(__file__).resolve().parents[2] / "profiles" / "smoke.yaml"
 

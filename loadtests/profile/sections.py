@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import fields
 from typing import Any
 
 from faults.loopback import is_loopback
-from loadtests.profile_fields import At, Section, boolean, choice, duration, integer, number, optional, text
-from loadtests.profile_model import (
+from loadtests.profile.fields import At, Section, boolean, choice, duration, integer, number, optional, text
+from loadtests.profile.model import (
     DEFAULT_PROXY_API,
     RESPONSES_PATH,
     THINK_KEYS,
@@ -21,11 +20,10 @@ from loadtests.profile_model import (
     ProxyConfig,
     Reconnect,
     Recovery,
-    ServerConfig,
     TargetConfig,
     ThinkTime,
 )
-from loadtests.server.config import LIMIT_CLOSE_CODES, LIMIT_MODES
+from loadtests.profile.target_server import read_server
 
 __all__ = ["read_agent", "read_load", "read_proxy", "read_target"]
 
@@ -44,34 +42,7 @@ def _int_range(lo: int) -> Callable[[Any, At], IntRange]:
     return read
 
 
-_SERVER_KEYS = tuple(f.name for f in fields(ServerConfig))
 _SECRET_HINT = "keys never go in a profile"
-
-
-def _read_server(value: Any, at: At) -> ServerConfig:
-    hint = (f"not allowed: {_SECRET_HINT}; the reference server reads its key from its environment", None)
-    sec = Section(value, at, _SERVER_KEYS, forbidden={"api_key": hint})
-    d = ServerConfig()
-    return ServerConfig(
-        tokens_per_s=sec.get("tokens_per_s", number(0, 1e7, lo_open=True), d.tokens_per_s),
-        tokens_per_delta=sec.get("tokens_per_delta", integer(1, 100_000), d.tokens_per_delta),
-        ttft_base_ms=sec.get("ttft_base_ms", number(0, 3.6e6), d.ttft_base_ms),
-        ttft_per_1k_uncached_ms=sec.get(
-            "ttft_per_1k_uncached_ms", number(0, 3.6e6), d.ttft_per_1k_uncached_ms
-        ),
-        ttft_per_1k_cached_ms=sec.get("ttft_per_1k_cached_ms", number(0, 3.6e6), d.ttft_per_1k_cached_ms),
-        hydrate_delay_ms=sec.get("hydrate_delay_ms", number(0, 3.6e6), d.hydrate_delay_ms),
-        output_tokens=sec.get("output_tokens", _int_range(1), d.output_tokens),
-        tool_call_probability=sec.get("tool_call_probability", number(0, 1), d.tool_call_probability),
-        store_capacity=sec.get("store_capacity", integer(0, 10**9), d.store_capacity),
-        connection_lifetime_s=sec.get(
-            "connection_lifetime_s", duration(positive=True), d.connection_lifetime_s
-        ),
-        limit_mode=sec.get("limit_mode", choice(LIMIT_MODES), d.limit_mode),
-        limit_close_code=sec.get("limit_close_code", choice(LIMIT_CLOSE_CODES), d.limit_close_code),
-        limit_close_delay_s=sec.get("limit_close_delay_s", duration(), d.limit_close_delay_s),
-        ping_interval_s=sec.get("ping_interval_s", optional(duration(positive=True)), d.ping_interval_s),
-    )
 
 
 def _check_host(url: str, at: At, allow_remote: bool, what: str) -> None:
@@ -123,7 +94,7 @@ def read_target(value: Any, at: At, allow_remote: bool) -> TargetConfig:
             if sec.value.get(key) is not None:
                 raise sec.at_key(key).error("only for target.kind external", expected="no " + key)
         return TargetConfig(
-            "embedded", None, None, _read_server(sec.value.get("server"), sec.at_key("server"))
+            "embedded", None, None, read_server(sec.value.get("server"), sec.at_key("server"))
         )
     if sec.has("server"):
         raise sec.at_key("server").error("only for target.kind embedded", expected="no server section")
@@ -182,7 +153,7 @@ def _read_think(value: Any, at: At) -> ThinkTime:
 
 
 def _read_reconnect(value: Any, at: At) -> Reconnect:
-    sec = Section(value, at, ("max_retries", "base_delay", "max_delay", "jitter_min", "jitter_max"))
+    sec = Section(value, at, ("max_retries", "base_delay", "max_delay", "jitter_min", "jitter_max", "cooldown"))
     d = Reconnect()
     r = Reconnect(
         max_retries=sec.get("max_retries", integer(0, 1000), d.max_retries),
@@ -190,6 +161,7 @@ def _read_reconnect(value: Any, at: At) -> Reconnect:
         max_delay_s=sec.get("max_delay", duration(), d.max_delay_s),
         jitter_min=sec.get("jitter_min", number(0, 10), d.jitter_min),
         jitter_max=sec.get("jitter_max", number(0, 10), d.jitter_max),
+        cooldown_s=sec.get("cooldown", duration(), d.cooldown_s),
     )
     if r.max_delay_s < r.base_delay_s:
         raise (sec.at_key("max_delay") if sec.has("max_delay") else sec.at).error(
@@ -231,7 +203,7 @@ def read_agent(value: Any, at: At) -> AgentConfig:
         rotate_after_s=sec.get("rotate_after", optional(duration(positive=True)), d.rotate_after_s),
         reconnect=_read_reconnect(sec.value.get("reconnect"), sec.at_key("reconnect")),
         recovery=Recovery(
-            full_resend=rec.get("full_resend", boolean, True),
-            retry_in_flight=rec.get("retry_in_flight", boolean, True),
+            full_resend=rec.get("full_resend", boolean, d.recovery.full_resend),
+            retry_in_flight=rec.get("retry_in_flight", boolean, d.recovery.retry_in_flight),
         ),
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from loadtests.profile_yaml import LineList, LineMap, PathKey, format_path
+from loadtests.profile.yaml import LineList, LineMap, PathKey, format_path
 
 __all__ = ["At", "ProfileError", "Section", "as_float", "format_duration", "parse_duration_text"]
 

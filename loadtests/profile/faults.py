@@ -11,7 +11,7 @@ from typing import Any
 
 from faults.schedule import FAULT_KINDS, INSTANT_KINDS, PROTOCOL_KINDS, FaultSpec, plan, window_count
 from faults.server_admin import CLOSE_CODES, REFUSE_STATUSES, STALL_WHERE
-from loadtests.profile_fields import (
+from loadtests.profile.fields import (
     At,
     Section,
     choice,

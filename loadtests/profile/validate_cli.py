@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from faults.schedule import FaultWindow
 from loadtests.profile import Profile, ProfileError, load_profile
-from loadtests.profile_fields import format_duration
+from loadtests.profile.fields import format_duration
 
 __all__ = ["add_profile_arguments", "register_cli", "run_validate", "summary"]
 

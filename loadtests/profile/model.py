@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from faults.schedule import FaultSpec, FaultWindow, plan
-from loadtests.agent import ReconnectPolicy
-from loadtests.profile_faults import fault_to_dict
-from loadtests.server.config import ServerConfig as ServerDefaults
+from loadtests.profile.faults import fault_to_dict
+from loadtests.profile.target_server import server_to_dict
+from loadtests.server.config import ServerConfig
+from loadtests.transport_config import TRANSPORT_DEFAULTS
 
 __all__ = [
     "AgentConfig",
@@ -37,28 +38,8 @@ class IntRange:
     max: int
 
 
-_SERVER = ServerDefaults()  # one source of truth for the reference server's defaults
-_BACKOFF = ReconnectPolicy()  # … and for the agents' backoff (the SDKs' defaults)
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """The embedded reference server's cost model and limits (its command-line flags)."""
-
-    tokens_per_s: float = _SERVER.tokens_per_s
-    tokens_per_delta: int = _SERVER.tokens_per_delta
-    ttft_base_ms: float = _SERVER.ttft_base_ms
-    ttft_per_1k_uncached_ms: float = _SERVER.ttft_per_1k_uncached_ms
-    ttft_per_1k_cached_ms: float = _SERVER.ttft_per_1k_cached_ms
-    hydrate_delay_ms: float = _SERVER.hydrate_delay_ms
-    output_tokens: IntRange = IntRange(_SERVER.output_tokens_min, _SERVER.output_tokens_max)
-    tool_call_probability: float = _SERVER.tool_call_probability
-    store_capacity: int = _SERVER.store_capacity
-    connection_lifetime_s: float = _SERVER.connection_lifetime_s
-    limit_mode: str = _SERVER.limit_mode
-    limit_close_code: int | None = _SERVER.limit_close_code
-    limit_close_delay_s: float = _SERVER.limit_close_delay_s
-    ping_interval_s: float | None = _SERVER.ping_interval_s
+_TRANSPORT = TRANSPORT_DEFAULTS  # one source of the agents' transport defaults
+_BACKOFF = _TRANSPORT.reconnect  # ... and of their backoff (the SDKs' defaults)
 
 
 @dataclass(frozen=True)
@@ -109,25 +90,27 @@ class ThinkTime:
 
 @dataclass(frozen=True)
 class Keepalive:
-    ping_interval_s: float | None = 20.0
-    ping_timeout_s: float = 20.0
+    ping_interval_s: float | None = _TRANSPORT.ping_interval
+    ping_timeout_s: float = _TRANSPORT.ping_timeout
 
 
 @dataclass(frozen=True)
 class Reconnect:
-    """SDK-style backoff: ``min(base·2^(n-1), max) × U(jitter_min, jitter_max)``."""
+    """SDK-style backoff: ``min(base·2^(n-1), max) × U(jitter_min, jitter_max)``; after
+    ``max_retries`` failed attempts, wait ``cooldown_s`` and start a new sequence."""
 
     max_retries: int = _BACKOFF.max_retries
     base_delay_s: float = _BACKOFF.base_delay
     max_delay_s: float = _BACKOFF.max_delay
     jitter_min: float = _BACKOFF.jitter_min
     jitter_max: float = _BACKOFF.jitter_max
+    cooldown_s: float = _BACKOFF.cooldown
 
 
 @dataclass(frozen=True)
 class Recovery:
-    full_resend: bool = True
-    retry_in_flight: bool = True
+    full_resend: bool = _TRANSPORT.full_resend
+    retry_in_flight: bool = _TRANSPORT.retry_in_flight
 
 
 @dataclass(frozen=True)
@@ -140,8 +123,8 @@ class AgentConfig:
     store: bool = True
     model: str = "gpt-5.2"
     keepalive: Keepalive = Keepalive()
-    idle_timeout_s: float | None = 300.0
-    rotate_after_s: float | None = 3300.0
+    idle_timeout_s: float | None = _TRANSPORT.idle_timeout
+    rotate_after_s: float | None = _TRANSPORT.rotate_after
     reconnect: Reconnect = Reconnect()
     recovery: Recovery = Recovery()
 
@@ -171,7 +154,7 @@ class Profile:
             target.update(url=self.target.url, api_key_env=self.target.api_key_env)
         else:
             assert self.target.server is not None
-            target["server"] = asdict(self.target.server)
+            target["server"] = server_to_dict(self.target.server)
         proxy: dict[str, Any] = {"kind": self.proxy.kind, "workers": self.proxy.workers}
         if self.proxy.url is not None:
             proxy["url"] = self.proxy.url
@@ -211,6 +194,7 @@ class Profile:
                     "max_delay": a.reconnect.max_delay_s,
                     "jitter_min": a.reconnect.jitter_min,
                     "jitter_max": a.reconnect.jitter_max,
+                    "cooldown": a.reconnect.cooldown_s,
                 },
                 "recovery": asdict(a.recovery),
             },

@@ -10,9 +10,9 @@ Safety: a target or proxy URL outside 127.0.0.0/8 and ::1 (or ``localhost``) is 
 ``allow_remote``; API keys are never read from a profile, only the *name* of the environment
 variable holding one, and no error message echoes a key-like value.
 
-Module map: ``profile_yaml`` (YAML with line numbers, ``--set``), ``profile_fields`` (the error type
-and typed readers), ``profile_model`` (the dataclasses), ``profile_sections`` (target, proxy, load,
-agent), ``profile_faults`` (the timeline). Import everything from here.
+Module map: ``yaml`` (YAML with line numbers, ``--set``), ``fields`` (the error type and typed
+readers), ``model`` (the dataclasses), ``sections`` (target, proxy, load, agent), ``faults`` (the
+timeline), ``validate_cli`` (``agentsoak validate``). Import everything from here.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from faults.schedule import FaultSpec
-from loadtests.profile_faults import read_faults
-from loadtests.profile_fields import At, Origin, ProfileError, Section, as_float, integer, text
-from loadtests.profile_model import (
+from loadtests.profile.faults import read_faults
+from loadtests.profile.fields import At, Origin, ProfileError, Section, as_float, integer, text
+from loadtests.profile.model import (
     AgentConfig,
     IntRange,
     Keepalive,
@@ -39,8 +39,8 @@ from loadtests.profile_model import (
     TargetConfig,
     ThinkTime,
 )
-from loadtests.profile_sections import read_agent, read_load, read_proxy, read_target
-from loadtests.profile_yaml import LineMap, YamlSyntaxError, format_path, load_yaml, parse_override, set_path
+from loadtests.profile.sections import read_agent, read_load, read_proxy, read_target
+from loadtests.profile.yaml import LineMap, YamlSyntaxError, format_path, load_yaml, parse_override, set_path
 from reports.thresholds import Thresholds
 
 __all__ = [
