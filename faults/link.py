@@ -19,14 +19,12 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .installed import Installed
 from .toxics import Chunk
 
-if TYPE_CHECKING:
-    from .proxy import Installed
-
-__all__ = ["Connection", "Link", "Side"]
+__all__ = ["Connection", "ConnectionOwner", "Link", "Side"]
 
 MAX_QUEUE = 1024  # chunks buffered per link before reading pauses (Toxiproxy's latency buffer)
 _LINGER_0 = struct.pack("ii", 1, 0)
@@ -259,11 +257,18 @@ def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
         fut.set_result(value)
 
 
+class ConnectionOwner(Protocol):
+    """What a connection needs from the proxy that accepted it (the proxy imports this module)."""
+
+    def forget(self, conn: Connection) -> None:
+        """The connection has closed; drop it from the live set."""
+
+
 class Connection:
     """A client socket, its upstream socket and the two links between them."""
 
-    def __init__(self, owner: Any, toxics: list[Installed], rng: random.Random) -> None:
-        self.owner = owner  # the proxy; told when the connection ends
+    def __init__(self, owner: ConnectionOwner, toxics: list[Installed], rng: random.Random) -> None:
+        self.owner = owner  # told when the connection ends
         self.closed = False
         self.client = Side(self, "client")
         self.server = Side(self, "server")

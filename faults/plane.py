@@ -22,7 +22,8 @@ import sys
 from typing import Any
 
 from .errors import ApiError
-from .proxy import Installed, Proxy
+from .installed import Installed
+from .proxy import Proxy
 from .toxics import make_toxic
 
 __all__ = ["LocalPlane", "ShardedPlane", "raise_nofile"]

@@ -12,41 +12,15 @@ import asyncio
 import errno
 import random
 import socket
-from dataclasses import dataclass
 
-from .decode import go_float32
 from .errors import ApiError
+from .installed import Installed, find_toxic
 from .link import Connection
-from .toxics import Toxic
 
-__all__ = ["Installed", "Proxy", "find_toxic", "resolve_listen", "split_hostport"]
+__all__ = ["Proxy", "resolve_listen", "split_hostport"]
 
 DIAL_TIMEOUT_S = 10.0
 BACKLOG = 4096
-
-
-@dataclass
-class Installed:
-    """A toxic installed on a proxy: its config object plus the fields the API reports."""
-
-    name: str
-    type: str
-    stream: str  # as sent, e.g. "UPSTREAM" (spec §3)
-    direction: str  # "upstream" or "downstream"
-    toxicity: float
-    toxic: Toxic
-
-    def to_json(self) -> dict[str, object]:
-        return {"attributes": self.toxic.attributes(), "name": self.name, "type": self.type,
-                "stream": self.stream, "toxicity": go_float32(self.toxicity)}
-
-
-def find_toxic(toxics: list[Installed], name: str) -> Installed:
-    """The toxic called ``name`` (names are unique per proxy), else 404 ``toxic not found``."""
-    for entry in toxics:
-        if entry.name == name:
-            return entry
-    raise ApiError(404, "toxic not found")
 
 
 def split_hostport(addr: str) -> tuple[str, str]:
