@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import random
+import itertools
 import socket
+from collections.abc import Callable
 
+from .draws import ConnectionKey
 from .errors import ApiError
 from .installed import Installed, find_toxic
 from .link import Connection
@@ -82,10 +84,11 @@ def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
 class Proxy:
     """The runtime of one proxy in one process."""
 
-    def __init__(self, name: str, listen: str, upstream: str, rng: random.Random,
-                 *, reuse_port: bool = False) -> None:
+    def __init__(self, name: str, listen: str, upstream: str, *, seed: int | None = None,
+                 ordinal: Callable[[], int] | None = None, reuse_port: bool = False) -> None:
         self.name, self.listen, self.upstream = name, listen, upstream
-        self.rng = rng
+        self.seed = seed
+        self._ordinal = ordinal if ordinal is not None else itertools.count().__next__
         self.reuse_port = reuse_port
         self.toxics: list[Installed] = []
         self.conns: set[Connection] = set()
@@ -137,7 +140,7 @@ class Proxy:
 
     # data path --------------------------------------------------------------------------------
     def _accept(self) -> asyncio.Protocol:
-        conn = Connection(self, self.toxics, self.rng)
+        conn = Connection(self, self.toxics, ConnectionKey(self.seed, self.name, self._ordinal()))
         self.conns.add(conn)
         self.accepted += 1
         conn.dial = asyncio.get_running_loop().create_task(self._dial(conn))
