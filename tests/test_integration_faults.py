@@ -117,6 +117,17 @@ class Rig:
         with contextlib.suppress(AssertionError):
             wait_until(lambda: all(self._healthy(a) for a in self.agents), timeout, interval=0.1)
 
+    def turns_after(self, mono: float, per_agent: int = 2, timeout: float = 15.0) -> None:
+        """Wait (bounded) until every agent completed ``per_agent`` turns started after ``mono``."""
+        wait_until(lambda: all(sum(e["mono"] > mono for e in self._completed_starts(a)) >= per_agent
+                               for a in self.agents), timeout, interval=0.05,
+                   message=f"{per_agent} turns per agent after the window")
+
+    def _completed_starts(self, agent: Agent) -> list[dict[str, Any]]:
+        sink = self.sinks[agent.id]
+        done = {(e["turn"], e["attempt"]) for e in sink.of("turn_end", outcome="completed")}
+        return [e for e in sink.of("turn_start") if (e["turn"], e["attempt"]) in done]
+
     def _healthy(self, agent: Agent) -> bool:
         events = self.sinks[agent.id].events
         last_drop = max((e["mono"] for e in events if e["kind"] in ("disconnect", "connect_fail")), default=0.0)
@@ -232,7 +243,7 @@ def _toxic(name: str, type_: str, at: float, duration: float, **attributes: int)
 def test_toxic_latency_raises_ttft_by_the_latency_during_the_window(rig):
     r = rig(agents=3)
     r.play([_toxic("slow", "latency", 0.5, 2.5, latency=300)], duration=3.5)
-    r.settle()
+    r.turns_after(r.fault("fault_remove", "slow#0")["mono"] + 0.3)
     r.finish()
     r.check_common(expect_disconnects=False)
     apply, remove = r.fault("fault_apply", "slow#0"), r.fault("fault_remove", "slow#0")
@@ -392,7 +403,7 @@ def test_stall_delays_responses_during_the_window(rig, where):
     ms = 700
     r = rig(agents=3)
     r.play([FaultSpec(name="stall", kind="stall", at_s=0.5, duration_s=3.0, where=where, ms=ms)], duration=3.7)
-    r.settle()
+    r.turns_after(r.fault("fault_remove", "stall#0")["mono"] + 0.05)
     r.finish()
     r.check_common(expect_disconnects=False)
     apply, remove = r.fault("fault_apply", "stall#0"), r.fault("fault_remove", "stall#0")
@@ -407,7 +418,8 @@ def test_stall_delays_responses_during_the_window(rig, where):
         assert all(e["ttft_ms"] >= ms for e in during), [e["ttft_ms"] for e in during]
         assert all(e["ttft_ms"] < ms for e in before + after)
     else:
-        assert all(e["duration_ms"] - e["ttft_ms"] >= ms for e in during), [
+        # measured at the client, the gap shrinks by however late the first delta was delivered
+        assert all(e["duration_ms"] - e["ttft_ms"] >= ms - 50 * MS * 1000 for e in during), [
             (e["turn"], e["duration_ms"] - e["ttft_ms"]) for e in during]
         assert all(e["ttft_ms"] < ms for e in during)
         assert all(e["duration_ms"] - e["ttft_ms"] < ms for e in before + after)
