@@ -19,7 +19,7 @@ from aiohttp import web
 
 from .decode import dumps, parse_body
 from .errors import ApiError
-from .proxy import find_toxic
+from .installed import find_toxic
 from .state import Collection
 
 __all__ = ["make_app", "VERSION"]

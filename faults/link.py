@@ -19,14 +19,13 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .draws import ConnectionKey
+from .installed import Installed
 from .toxics import Chunk
 
-if TYPE_CHECKING:
-    from .proxy import Installed
-
-__all__ = ["Connection", "Link", "Side"]
+__all__ = ["Connection", "ConnectionOwner", "Link", "Side"]
 
 MAX_QUEUE = 1024  # chunks buffered per link before reading pauses (Toxiproxy's latency buffer)
 _LINGER_0 = struct.pack("ii", 1, 0)
@@ -123,8 +122,9 @@ class Slot:
 class Link:
     """One direction of a connection; also the ``ctx`` (``toxics.Pipe``) its toxics use."""
 
-    def __init__(self, conn: Connection, src: Side, dst: Side, rng: random.Random) -> None:
-        self.conn, self.src, self.dst, self.rng = conn, src, dst, rng
+    def __init__(self, conn: Connection, src: Side, dst: Side, direction: str) -> None:
+        self.conn, self.src, self.dst, self.direction = conn, src, dst, direction
+        self.rng: random.Random = conn.key.rng(direction)
         self.slots: list[Slot] = []
         self.queue: deque[Chunk | None] = deque()
         self.task: asyncio.Task[None] | None = None
@@ -135,7 +135,7 @@ class Link:
 
     # -- chain changes (spec §7-8) --------------------------------------------------------------
     def attach(self, entry: Installed) -> None:
-        slot = Slot(entry, self.rng.random())
+        slot = Slot(entry, self.conn.key.draw(self.direction, entry.name))
         self.slots.append(slot)
         if slot.active:
             self._active += 1
@@ -259,16 +259,24 @@ def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
         fut.set_result(value)
 
 
+class ConnectionOwner(Protocol):
+    """What a connection needs from the proxy that accepted it (the proxy imports this module)."""
+
+    def forget(self, conn: Connection) -> None:
+        """The connection has closed; drop it from the live set."""
+
+
 class Connection:
     """A client socket, its upstream socket and the two links between them."""
 
-    def __init__(self, owner: Any, toxics: list[Installed], rng: random.Random) -> None:
-        self.owner = owner  # the proxy; told when the connection ends
+    def __init__(self, owner: ConnectionOwner, toxics: list[Installed], key: ConnectionKey) -> None:
+        self.owner = owner  # told when the connection ends
+        self.key = key  # who it is: every draw of its links derives from this
         self.closed = False
         self.client = Side(self, "client")
         self.server = Side(self, "server")
-        self.upstream = Link(self, self.client, self.server, random.Random(rng.getrandbits(64)))
-        self.downstream = Link(self, self.server, self.client, random.Random(rng.getrandbits(64)))
+        self.upstream = Link(self, self.client, self.server, "upstream")
+        self.downstream = Link(self, self.server, self.client, "downstream")
         for entry in toxics:
             self.link(entry.direction).attach(entry)
         self.dial: asyncio.Task[Any] | None = None

@@ -12,17 +12,20 @@ others then bind the concrete port.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
-import random
 import resource
 import socket
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
+from .draws import LocalOrdinals, SharedOrdinals
 from .errors import ApiError
-from .proxy import Installed, Proxy
+from .installed import Installed
+from .proxy import Proxy
 from .toxics import make_toxic
 
 __all__ = ["LocalPlane", "ShardedPlane", "raise_nofile"]
@@ -36,17 +39,15 @@ def raise_nofile() -> int:
     return hard
 
 
-def proxy_rng(seed: int | None, name: str, shard: int) -> random.Random:
-    """One RNG per proxy (and shard): the same seed gives the same draws, jitter and slices."""
-    return random.Random(f"{seed}/{name}/{shard}") if seed is not None else random.Random()
-
-
 class LocalPlane:
     """Proxies served by this process's event loop."""
 
-    def __init__(self, seed: int | None = None, *, shard: int = 0, reuse_port: bool = False) -> None:
+    def __init__(self, seed: int | None = None, *, shard: int = 0, reuse_port: bool = False,
+                 ordinals: LocalOrdinals | SharedOrdinals | None = None) -> None:
         self.seed, self.shard, self.reuse_port = seed, shard, reuse_port
         self.proxies: dict[str, Proxy] = {}
+        self.ordinals = ordinals if ordinals is not None else LocalOrdinals()
+        self._created = itertools.count()  # the same in every worker: they get the same commands
 
     def _get(self, name: str) -> Proxy:
         try:
@@ -55,8 +56,9 @@ class LocalPlane:
             raise ApiError(404, "proxy not found") from None
 
     async def add(self, name: str, listen: str, upstream: str) -> None:
-        self.proxies[name] = Proxy(name, listen, upstream, proxy_rng(self.seed, name, self.shard),
-                                   reuse_port=self.reuse_port)
+        slot = next(self._created)
+        self.proxies[name] = Proxy(name, listen, upstream, seed=self.seed,
+                                   ordinal=lambda: self.ordinals.next(slot), reuse_port=self.reuse_port)
 
     async def start(self, name: str) -> str:
         return await self._get(name).start()
@@ -96,12 +98,13 @@ class LocalPlane:
 
 
 class _Worker:
-    def __init__(self, index: int, seed: int | None) -> None:
+    def __init__(self, index: int, seed: int | None, ordinals_fd: int) -> None:
         parent, child = socket.socketpair()
-        args = [sys.executable, "-m", "faults.worker", "--fd", str(child.fileno()), "--shard", str(index)]
+        args = [sys.executable, "-m", "faults.worker", "--fd", str(child.fileno()), "--shard", str(index),
+                "--ordinals-fd", str(ordinals_fd)]
         if seed is not None:
             args += ["--seed", str(seed)]
-        self.proc = subprocess.Popen(args, pass_fds=[child.fileno()], cwd=_root())
+        self.proc = subprocess.Popen(args, pass_fds=[child.fileno(), ordinals_fd], cwd=_root())
         child.close()
         self.sock = parent
         self.reader: asyncio.StreamReader | None = None
@@ -134,7 +137,8 @@ class ShardedPlane:
     """The same commands fanned out to N worker processes sharing each listen port."""
 
     def __init__(self, workers: int, seed: int | None = None) -> None:
-        self.workers = [_Worker(i, seed) for i in range(workers)]
+        self._ordinals = tempfile.TemporaryFile(prefix="agentsoak-ordinals-")  # faults.draws.SharedOrdinals
+        self.workers = [_Worker(i, seed, self._ordinals.fileno()) for i in range(workers)]
 
     async def _all(self, op: str, *args: Any) -> list[Any]:
         return list(await asyncio.gather(*(w.call(op, *args) for w in self.workers)))
@@ -189,3 +193,4 @@ class ShardedPlane:
                 w.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 w.proc.kill()
+        self._ordinals.close()

@@ -10,43 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import random
+import itertools
 import socket
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from .decode import go_float32
+from .draws import ConnectionKey
 from .errors import ApiError
+from .installed import Installed, find_toxic
 from .link import Connection
-from .toxics import Toxic
 
-__all__ = ["Installed", "Proxy", "find_toxic", "resolve_listen", "split_hostport"]
+__all__ = ["Proxy", "resolve_listen", "split_hostport"]
 
 DIAL_TIMEOUT_S = 10.0
 BACKLOG = 4096
-
-
-@dataclass
-class Installed:
-    """A toxic installed on a proxy: its config object plus the fields the API reports."""
-
-    name: str
-    type: str
-    stream: str  # as sent, e.g. "UPSTREAM" (spec §3)
-    direction: str  # "upstream" or "downstream"
-    toxicity: float
-    toxic: Toxic
-
-    def to_json(self) -> dict[str, object]:
-        return {"attributes": self.toxic.attributes(), "name": self.name, "type": self.type,
-                "stream": self.stream, "toxicity": go_float32(self.toxicity)}
-
-
-def find_toxic(toxics: list[Installed], name: str) -> Installed:
-    """The toxic called ``name`` (names are unique per proxy), else 404 ``toxic not found``."""
-    for entry in toxics:
-        if entry.name == name:
-            return entry
-    raise ApiError(404, "toxic not found")
 
 
 def split_hostport(addr: str) -> tuple[str, str]:
@@ -108,10 +84,11 @@ def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
 class Proxy:
     """The runtime of one proxy in one process."""
 
-    def __init__(self, name: str, listen: str, upstream: str, rng: random.Random,
-                 *, reuse_port: bool = False) -> None:
+    def __init__(self, name: str, listen: str, upstream: str, *, seed: int | None = None,
+                 ordinal: Callable[[], int] | None = None, reuse_port: bool = False) -> None:
         self.name, self.listen, self.upstream = name, listen, upstream
-        self.rng = rng
+        self.seed = seed
+        self._ordinal = ordinal if ordinal is not None else itertools.count().__next__
         self.reuse_port = reuse_port
         self.toxics: list[Installed] = []
         self.conns: set[Connection] = set()
@@ -163,7 +140,7 @@ class Proxy:
 
     # data path --------------------------------------------------------------------------------
     def _accept(self) -> asyncio.Protocol:
-        conn = Connection(self, self.toxics, self.rng)
+        conn = Connection(self, self.toxics, ConnectionKey(self.seed, self.name, self._ordinal()))
         self.conns.add(conn)
         self.accepted += 1
         conn.dial = asyncio.get_running_loop().create_task(self._dial(conn))

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 from .decode import fold, get_bool, get_float32, get_int, get_str, mismatch
 from .errors import ApiError
-from .proxy import Installed, find_toxic, resolve_listen
+from .installed import Installed, find_toxic
+from .proxy import resolve_listen
 from .toxics import TOXICS, ToxicInputError, make_toxic
 
 __all__ = ["Collection", "ProxyRecord"]

@@ -11,6 +11,7 @@ import json
 import socket
 from typing import Any
 
+from .draws import SharedOrdinals
 from .errors import ApiError
 from .plane import LocalPlane, raise_nofile
 
@@ -38,9 +39,11 @@ def main() -> None:
     ap.add_argument("--fd", type=int, required=True)
     ap.add_argument("--shard", type=int, default=0)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--ordinals-fd", type=int, default=None, help="the shared connection counters")
     args = ap.parse_args()
     raise_nofile()
-    plane = LocalPlane(args.seed, shard=args.shard, reuse_port=True)
+    ordinals = SharedOrdinals(args.ordinals_fd) if args.ordinals_fd is not None else None
+    plane = LocalPlane(args.seed, shard=args.shard, reuse_port=True, ordinals=ordinals)
     try:
         asyncio.run(serve(args.fd, plane))
     except KeyboardInterrupt:

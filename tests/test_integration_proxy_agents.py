@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-import time
 
 import pytest
 
@@ -21,6 +20,9 @@ from loadtests.protocol import Conversation
 from loadtests.run import ReferenceServer
 from loadtests.sink import MemorySink
 from loadtests.workload import TOOLS
+from tests.timing import MS, wait_until
+
+pytestmark = pytest.mark.slow
 
 FAST = ReconnectPolicy(max_retries=8, base_delay=0.05, max_delay=0.5, cooldown=1.0)
 USER = {"type": "message", "role": "user", "content": "please refactor the parser"}
@@ -82,8 +84,8 @@ def test_latency_toxic_raises_ttft_and_removing_it_restores_it(route):
         agent.stop()
     assert all(r.ok for r in base + slow + fast)
     med = [statistics.median(r.metrics.ttft_ms for r in rs) for rs in (base, slow, fast)]
-    assert 350 <= med[1] - med[0] <= 900, med
-    assert med[2] < med[0] + 150, med
+    assert 350 <= med[1] - med[0] <= 400 + 500 * MS * 1000, med
+    assert med[2] < med[0] + 300 * MS * 1000, med
     assert not sink.of("disconnect")
 
 
@@ -98,9 +100,8 @@ def test_reset_peer_toxic_drops_the_socket_and_the_agent_recovers(route):
         for t in turns:
             assert all(r.ok for r in t.run(2))
         client.add_toxic("agents", "reset_peer", name="rst", attributes={"timeout": 0})
-        deadline = time.monotonic() + 5  # the next pong (0.5 s) triggers the reset
-        while any(not s.of("disconnect") for s in sinks) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # the next pong (0.5 s) triggers the reset
+        wait_until(lambda: all(s.of("disconnect") for s in sinks), 5, message="every agent sees the reset")
         client.remove_toxic("agents", "rst")
         after = [t.run(2) for t in turns]
     finally:

@@ -15,8 +15,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from reports.render_html import CHART_IDS
 from tests.reports.test_render_html import CHROMIUM, _chromium
+from tests.timing import MS, wait_until
+
+pytestmark = pytest.mark.slow
+LEDGER_FLUSH_PROMISE_S = 1.0  # reports/ledger.py: a killed process loses at most its last second
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"
@@ -63,6 +69,17 @@ def all_events(run_dir: Path) -> list[dict]:
     for f in sorted((run_dir / "ledger").glob("*.jsonl")):
         out += read_ledger(f)[0]
     return out
+
+
+def completed_turns(run_dir: Path, name: str = "*.jsonl") -> int:
+    """Completed turn ends flushed so far to the ledger files matching ``name``."""
+    return sum(e.get("kind") == "turn_end" and e.get("outcome") == "completed"
+               for f in (run_dir / "ledger").glob(name) for e in read_ledger(f)[0])
+
+
+def run_dir_once_made(tmp_path: Path) -> Path | None:
+    runs = sorted((tmp_path / "runs").glob("*")) if (tmp_path / "runs").is_dir() else []
+    return runs[0] if runs and (runs[0] / "ledger").is_dir() else None
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
@@ -158,7 +175,9 @@ def test_ctrl_c_stops_the_run_cleanly_and_the_report_can_be_rebuilt(tmp_path):
     profile = write_profile(tmp_path, "it-ctrlc", HEALTHY.replace("duration: 12s", "duration: 60s"))
     proc = start_cli("run", str(profile), "--quiet")
     try:
-        time.sleep(8)
+        run_dir = wait_until(lambda: run_dir_once_made(tmp_path), 30, interval=0.2, message="the run directory")
+        wait_until(lambda: proc.poll() is not None or completed_turns(run_dir) >= 20, 40, interval=0.2,
+                   message="the load is running")
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
@@ -166,7 +185,7 @@ def test_ctrl_c_stops_the_run_cleanly_and_the_report_can_be_rebuilt(tmp_path):
         took = time.monotonic() - sent
     finally:
         stop(proc)
-    assert took < 30, f"took {took:.1f}s to stop"
+    assert took < 10 + 20_000 * MS, f"took {took:.1f}s to stop"
     assert proc.returncode == 2, out[-2000:] + err[-2000:]  # the run did not complete (docs/reports.md)
     assert "interrupted" in err
     run_dir = the_run_dir(tmp_path)
@@ -210,20 +229,16 @@ def test_kill_9_of_a_worker_leaves_its_ledger_readable_up_to_the_kill(tmp_path):
     profile = write_profile(tmp_path, "it-kill9", body)
     proc = start_cli("run", str(profile), "--quiet")
     try:
-        master = workers = None
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        def master_and_workers() -> tuple[int, list[int]] | None:
             masters = [p for p in _children(proc.pid) if "locust" in _cmdline(p)]
-            if masters:
-                master = masters[0]
-                workers = _children(master)
-                if len(workers) == 2:
-                    break
-            time.sleep(0.2)
-        assert master and workers and len(workers) == 2, (master, workers)
-        time.sleep(6)  # the test is well under way
+            workers = _children(masters[0]) if masters else []
+            return (masters[0], workers) if len(workers) == 2 else None
+
+        master, workers = wait_until(master_and_workers, 30, interval=0.2, message="a master with 2 workers")
         victim = workers[0]
-        assert (the_run_dir(tmp_path) / "ledger" / f"locust-{victim}.jsonl").exists()
+        # the test is well under way: both workers have flushed completed turns
+        wait_until(lambda: all(completed_turns(the_run_dir(tmp_path), f"locust-{w}.jsonl") >= 5 for w in workers),
+                   30, interval=0.2, message="both workers running turns")
         os.kill(victim, signal.SIGKILL)
         killed_at = time.time()
         out, err = proc.communicate(timeout=60)
@@ -237,7 +252,8 @@ def test_kill_9_of_a_worker_leaves_its_ledger_readable_up_to_the_kill(tmp_path):
     assert bad <= 1 and events
     assert {e["pid"] for e in events} == {victim}
     last = max(e["t"] for e in events)
-    assert killed_at - 1.5 <= last <= killed_at + 0.1, f"last event {killed_at - last:.2f}s before the kill"
+    lost = LEDGER_FLUSH_PROMISE_S + 1000 * MS  # the promise, plus a loaded host's late flush
+    assert killed_at - lost <= last <= killed_at + 0.1, f"last event {killed_at - last:.2f}s before the kill"
     # the other worker carried on to the end of the test
     other = [f for f in (run_dir / "ledger").glob("locust-*.jsonl") if f.name != f"locust-{victim}.jsonl"
              and str(workers[1]) in f.name]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from faults.toxics import TOXICS, ToxicInputError, make_toxic
+from faults.toxics import TOXICS, Toxic, ToxicInputError, make_toxic
 
 
 def test_registry_has_every_toxiproxy_type_with_its_attributes():
@@ -18,7 +18,17 @@ def test_registry_has_every_toxiproxy_type_with_its_attributes():
         "slicer": {"average_size": 0, "size_variation": 0, "delay": 0}, "limit_data": {"bytes": 0}, "noop": {},
     }
     assert {k: cls().attributes() for k, cls in TOXICS.items()} == expected
-    assert all(cls.__doc__ for cls in TOXICS.values())
+
+
+@pytest.mark.parametrize("kind", sorted(TOXICS))
+def test_each_toxic_says_what_it_does_in_one_sentence_of_its_own(kind):
+    """Not the signature ``@dataclass`` writes when a class has no docstring, nor its base's."""
+    cls = TOXICS[kind]
+    doc = cls.__dict__.get("__doc__") or ""
+    assert not doc.startswith(cls.__name__ + "("), f"{cls.__name__} has only the generated doc {doc!r}"
+    assert doc.count("\n") == 0 and doc.endswith(".") and len(doc.split()) >= 3, doc
+    others = {c.__dict__.get("__doc__") for k, c in TOXICS.items() if k != kind} | {Toxic.__doc__}
+    assert doc not in others, f"{cls.__name__} shares its doc with another toxic"
 
 
 def test_unknown_attributes_are_ignored_and_checks_name_the_field():

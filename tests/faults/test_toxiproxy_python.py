@@ -8,6 +8,8 @@ import pytest
 from toxiproxy import Toxiproxy
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
+from tests.timing import MS
+
 from .conftest import connect, roundtrip
 
 pytestmark = pytest.mark.timeout(60)
@@ -52,7 +54,7 @@ def test_library_round_trip(tp, echo):
         with pytest.raises(ConnectionRefusedError):
             connect({"listen": proxy.listen})
     with connect({"listen": proxy.listen}) as s:  # same port after enable
-        assert roundtrip(s, b"y") < 0.5
+        assert roundtrip(s, b"y") < 500 * MS
 
     proxy.add_toxic(type="timeout", attributes={"timeout": 0})
     assert tp.reset()

@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MS = float(os.environ.get("AGENTSOAK_TEST_MS", "1.0")) / 1000.0  # one timing unit, scalable on slow hosts
 START_TIMEOUT_S = 15.0
 
 

@@ -12,6 +12,7 @@ from loadtests.protocol import Conversation
 from loadtests.run import ReferenceServer
 from loadtests.sink import MemorySink
 from loadtests.workload import TOOLS
+from tests.timing import MS, wait_until
 
 FAST = ReconnectPolicy(max_retries=8, base_delay=0.05, max_delay=0.5)
 USER = {"type": "message", "role": "user", "content": "please refactor the parser"}
@@ -73,10 +74,7 @@ def test_server_killed_and_restarted_agent_recovers_by_full_resend(server):
     assert agent.start(wait=5)
     first = turns(agent, 3)
     server.kill()
-    deadline = time.monotonic() + 5
-    while agent.connected and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not agent.connected, "the drop must be seen during think time"
+    wait_until(lambda: not agent.connected, 5, interval=0.01, message="the drop is seen during think time")
     server.restart()
     later = turns(agent, 2, start=3)
     agent.stop()
@@ -101,8 +99,9 @@ def test_turn_cut_mid_stream_is_retried_once_on_the_new_socket(server):
     # a long, slow response, cut by a server-side close while streaming
     import urllib.request
 
-    def close_soon():
-        time.sleep(0.15)
+    def close_soon():  # once the turn streams: its first delta is ~ttft after turn_start
+        wait_until(lambda: sink.of("turn_start", turn="a-test/s1/t2"), 10, interval=0.005)
+        time.sleep(0.15 + 50 * MS)  # 2000 tokens at 4000/s stream for 0.5 s
         req = urllib.request.Request(f"{server.http_url}/admin/close", data=b'{"code": 1012}', method="POST",
                                      headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=5).read()
@@ -140,9 +139,7 @@ def test_refused_connects_back_off_and_record_each_attempt():
     policy = ReconnectPolicy(max_retries=3, base_delay=0.05, max_delay=0.2, cooldown=30)
     agent = Agent("a-x", TransportConfig(url="ws://127.0.0.1:9/v1/responses", reconnect=policy), sink)
     agent.start()
-    deadline = time.monotonic() + 5
-    while not sink.of("reconnect_giveup") and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: sink.of("reconnect_giveup"), 5, message="the agent gives up the sequence")
     agent.stop()
     fails = sink.of("connect_fail")
     assert len(fails) == 4 and sink.of("reconnect_giveup")[0]["attempts"] == 4

@@ -13,6 +13,9 @@ import pytest
 from loadtests.run import LOCUSTFILE, ReferenceServer
 from reports.ledger import iter_ledger
 from reports.report import build_report
+from tests.timing import wait_until
+
+pytestmark = pytest.mark.slow
 
 
 def locust(host: str, run_dir: Path, users: int, seconds: int) -> subprocess.Popen:
@@ -51,15 +54,20 @@ def test_headless_run_50_agents_no_failures(tmp_path):
     assert len(agents) == 50
 
 
+def _agents_with_a_completed_turn(run_dir: Path) -> set[str]:
+    return {e["agent"] for e in iter_ledger(run_dir) if e["kind"] == "turn_end" and e.get("outcome") == "completed"}
+
+
 @pytest.mark.timeout(150)
 def test_server_killed_mid_run_every_agent_recovers_by_full_resend(tmp_path):
     """Kill -9 the server mid-run and restart it: every agent reconnects, resumes by a full resend, loses nothing."""
     server = ReferenceServer(["--seed", "6"])
     try:
-        proc = locust(server.url, tmp_path, users=50, seconds=18)
-        time.sleep(7)
+        proc = locust(server.url, tmp_path, users=50, seconds=20)
+        wait_until(lambda: len(_agents_with_a_completed_turn(tmp_path)) == 50, 12, interval=0.2,
+                   message="all 50 agents completed a turn before the kill")
         server.kill()
-        time.sleep(0.5)
+        time.sleep(0.5)  # the outage itself: nothing listens for half a second
         server.restart()
         out, _ = proc.communicate(timeout=90)
     finally:
