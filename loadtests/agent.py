@@ -32,6 +32,7 @@ from typing import Any
 import websocket
 
 from reports.ledger import schema as ev
+from reports.quantile import nearest_rank
 
 from .protocol import (
     RECOVERABLE_CLOSE_CODES,
@@ -450,7 +451,9 @@ class Agent:
                              attempt=result.attempt, outcome=ev.Outcome(outcome or result.outcome),
                              response_id=result.response_id, error_code=result.error_code, ttft_ms=m.ttft_ms,
                              duration_ms=m.duration_ms, output_tokens=m.output_tokens, input_tokens=m.input_tokens,
-                             cached_tokens=m.cached_tokens, gap_p50_ms=m.gap_p50_ms, gap_p99_ms=m.gap_p99_ms,
+                             cached_tokens=m.cached_tokens,
+                             gap_p50_ms=nearest_rank(m.gaps_ms, 0.5) if m.gaps_ms else None,
+                             gap_p99_ms=nearest_rank(m.gaps_ms, 0.99) if m.gaps_ms else None,
                              tokens_per_s=m.tokens_per_s, client_digest=result.client_digest,
                              server_digest=result.server_digest, cache=ev.CacheOutcome.of(result.cache)))
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
+from reports.ledger.schema import RecoveryMode
 from reports.render_terminal import headline
 from reports.tables import tables
 
@@ -97,8 +98,9 @@ def _figures(report: Report) -> list[dict[str, Any]]:
                  {"type": "bar", "x": t, "y": [s.disconnects for s in tl], "name": "disconnects",
                   "marker": {"color": "#d62728"}, "opacity": 0.6}], "per second", barmode="group"),
         _figure(report, "Recovery modes over time",
-                [{"type": "bar", "x": t, "y": [s.recoveries[i] for s in tl], "name": m, "marker": {"color": c}}
-                 for i, (m, c) in enumerate(zip(modes, colors, strict=True))], "recoveries per second", barmode="stack"),
+                [{"type": "bar", "x": t, "y": [s.recoveries.of(mode) for s in tl], "name": m, "marker": {"color": c}}
+                 for mode, m, c in zip(RecoveryMode, modes, colors, strict=True)], "recoveries per second",
+                barmode="stack"),
     ]
 
 

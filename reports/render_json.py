@@ -39,10 +39,10 @@ def _timeline(report: Report) -> dict[str, list[Any]]:
         "cache_hit": [s.cache_hit for s in tl],
         "cache_store": [s.cache_store for s in tl],
         "cache_miss": [s.cache_miss for s in tl],
-        "recovery_cache_hit": [s.recoveries[0] for s in tl],
-        "recovery_store_hydrate": [s.recoveries[1] for s in tl],
-        "recovery_full_resend": [s.recoveries[2] for s in tl],
-        "recovery_failed": [s.recoveries[3] for s in tl],
+        "recovery_cache_hit": [s.recoveries.cache_hit for s in tl],
+        "recovery_store_hydrate": [s.recoveries.store_hydrate for s in tl],
+        "recovery_full_resend": [s.recoveries.full_resend for s in tl],
+        "recovery_failed": [s.recoveries.failed for s in tl],
     }
 
 

@@ -37,7 +37,7 @@ def test_summary_is_independent_of_event_order(make_run):
     # per-agent chaining needs per-agent write order; shuffle whole files' order instead of lines
     by_pid: dict[int, list] = {}
     for e in events:
-        by_pid.setdefault(e["pid"], []).append(e)
+        by_pid.setdefault(e.pid, []).append(e)
     reordered = [e for pid in sorted(by_pid, reverse=True) for e in by_pid[pid]]
     a, b = summarize(events), summarize(reordered)
     assert [c.verdict for c in verify(a, Thresholds())] == [c.verdict for c in verify(b, Thresholds())]
