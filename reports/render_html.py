@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tabulate import tabulate
 
 from reports.ledger.schema import RecoveryMode
+from reports.model import Report
 from reports.render_terminal import headline
 from reports.tables import tables
-
-if TYPE_CHECKING:
-    from reports.report import Report
 
 __all__ = ["render_html", "CHART_IDS"]
 

@@ -10,12 +10,11 @@ fault window with its recovery), ``disconnects_by_fault``, ``timeline`` (per-sec
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from reports.report import Report
+from reports.model import Report, exit_code
 
 __all__ = ["SCHEMA_VERSION", "report_dict", "render_json"]
 
@@ -48,8 +47,6 @@ def _timeline(report: Report) -> dict[str, list[Any]]:
 
 def report_dict(report: Report) -> dict[str, Any]:
     """The report.json document as plain data."""
-    from reports.report import exit_code
-
     s = report.summary
     it = s.integrity
     return {
