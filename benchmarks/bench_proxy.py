@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faults.client import FaultClient  # noqa: E402
-from loadtests.protocol import percentile  # noqa: E402
+from reports.quantile import nearest_rank  # noqa: E402
 
 SMALL = 256
 BULK = 64 << 20
@@ -136,8 +136,8 @@ def main() -> int:
             for label, (ep, sp) in (("direct", (echo_port, sink_port)), ("proxy", (pe, ps))):
                 r = res[label]
                 rtt = sorted(pingpong(ep, args.pings))
-                r.setdefault("p50", []).append(percentile(rtt, 50) * 1e6)
-                r.setdefault("p99", []).append(percentile(rtt, 99) * 1e6)
+                r.setdefault("p50", []).append(nearest_rank(rtt, 0.50) * 1e6)
+                r.setdefault("p99", []).append(nearest_rank(rtt, 0.99) * 1e6)
                 r.setdefault("msgs", []).append(pipelined(ep, args.messages))
                 r.setdefault("bulk", []).append(bulk(sp) / 1e6)
         med = {lab: {k: statistics.median(v) for k, v in r.items()} for lab, r in res.items()}

@@ -97,7 +97,8 @@ def generate(run_dir: Path, events: int, agents: int = 2000, procs: int = 4, see
                   input_mode="incremental", previous_response_id=last, input_items=k + 1, input_bytes=100 * k,
                   client_digest=f"d{k}")
                 rid = f"r-{a}-{k}"
-                w("turn_end", t + dur / 1000, agent=a, conn=conn, turn=tid, attempt=1, outcome="completed",
+                w("turn_end", t + dur / 1000, agent=a, conn=conn, turn=tid, session=1, index=k, attempt=1,
+                  outcome="completed",
                   response_id=rid, error_code=None, ttft_ms=dur / 4, duration_ms=dur, output_tokens=40,
                   input_tokens=300, cached_tokens=200, gap_p50_ms=5.0, gap_p99_ms=20.0, tokens_per_s=90.0,
                   client_digest=f"d{k}", server_digest=f"d{k}", cache="store" if pending else "hit")

@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reports.ledger import schema as ev
+
 __all__ = [
     "FAULT_KINDS",
     "AdminBackend",
@@ -190,7 +192,7 @@ class AdminBackend(Protocol):
     def clear_refuse(self) -> dict[str, Any]: ...
 
 
-Sink = Callable[..., None]
+Sink = Callable[[ev.Event], None]
 _TICK_S = 0.25  # longest single sleep, so stop() is noticed promptly
 
 
@@ -202,7 +204,7 @@ class FaultSchedule:
         toxics: the Toxiproxy client (needed for ``toxic`` and ``down`` windows).
         admin: the reference server's admin client (needed for protocol faults), or None.
         proxy_name: the Toxiproxy proxy the agents connect through.
-        sink: ``sink(kind, **fields)``, e.g. ``LedgerWriter.write``.
+        sink: ``sink(event)`` taking a ``reports.ledger.schema`` event, e.g. ``LedgerWriter.write``.
         clock, sleep: injectable for tests; ``clock`` must be monotonic seconds.
 
     A failing apply or removal records ``fault_error`` and the schedule carries on. ``fault_apply``
@@ -294,48 +296,48 @@ class FaultSchedule:
             self._sleep(min(remaining, _TICK_S))
         return False
 
-    def _record(self, kind: str, **fields: Any) -> None:
+    def _record(self, event: ev.Event) -> None:
         try:
-            self._sink(kind, **fields)
+            self._sink(event)
         except Exception:  # the ledger must never stop the timeline
-            log.exception("fault schedule: could not record %s", kind)
+            log.exception("fault schedule: could not record %s", event.kind)
 
     def _apply(self, w: FaultWindow) -> None:
         spec = w.spec
-        stamp = _stamp()  # taken before the call, so every effect of the fault follows its fault_apply
+        t, mono = time.time(), time.monotonic()  # before the call, so every effect of the fault follows it
         try:
             reply = self._do_apply(w)
         except Exception as exc:
-            self._record("fault_error", fault=w.fault, type=spec.ledger_type, error=_describe(exc))
+            self._record(ev.FaultError(fault=w.fault, type=spec.ledger_type, error=_describe(exc)))
             return
         duration = 0.0 if w.end_s is None else w.end_s - w.start_s  # planned; 0 for instant faults
-        extra: dict[str, Any] = {"call_ms": round((time.monotonic() - stamp["mono"]) * 1000, 3), **stamp}
-        if isinstance(reply, dict) and "affected" in reply:
-            extra["affected"] = reply["affected"]
-        self._record(
-            "fault_apply",
+        affected = reply.get("affected") if isinstance(reply, dict) else None
+        self._record(ev.FaultApply(
+            t=t,
+            mono=mono,
             fault=w.fault,
             type=spec.ledger_type,
             share=spec.effective_toxicity if spec.kind == "toxic" else spec.share,
             start_s=w.start_s,
             duration_s=duration,
             attributes=spec.ledger_attributes(),
-            **extra,
-        )
+            call_ms=round((time.monotonic() - mono) * 1000, 3),
+            affected=affected if type(affected) is int else None,
+        ))
         if spec.kind in INSTANT_KINDS:
-            self._record("fault_remove", fault=w.fault, type=spec.ledger_type)
+            self._record(ev.FaultRemove(fault=w.fault, type=spec.ledger_type))
         else:
             self._active[w.fault] = w
 
     def _remove(self, w: FaultWindow) -> None:
         self._active.pop(w.fault, None)
-        stamp = _stamp()  # as for apply: effects of the removal (e.g. a timeout toxic's closes) follow it
+        t, mono = time.time(), time.monotonic()  # as for apply: effects of the removal follow it
         try:
             self._do_remove(w)
         except Exception as exc:
-            self._record("fault_error", fault=w.fault, type=w.spec.ledger_type, error=_describe(exc))
+            self._record(ev.FaultError(fault=w.fault, type=w.spec.ledger_type, error=_describe(exc)))
             return
-        self._record("fault_remove", fault=w.fault, type=w.spec.ledger_type, **stamp)
+        self._record(ev.FaultRemove(t=t, mono=mono, fault=w.fault, type=w.spec.ledger_type))
 
     def _need_toxics(self) -> ToxicBackend:
         if self._toxics is None:
@@ -389,11 +391,6 @@ class FaultSchedule:
             self._need_admin().clear_stall()
         elif kind == "refuse":
             self._need_admin().clear_refuse()
-
-
-def _stamp() -> dict[str, float]:
-    """Ledger timestamps (wall ``t``, ``mono``) of now; real clocks even when ``clock`` is injected."""
-    return {"t": time.time(), "mono": time.monotonic()}
 
 
 def _describe(exc: BaseException) -> str:

@@ -31,6 +31,9 @@ from typing import Any
 
 import websocket
 
+from reports.ledger import schema as ev
+from reports.quantile import nearest_rank
+
 from .protocol import (
     RECOVERABLE_CLOSE_CODES,
     Conversation,
@@ -93,12 +96,14 @@ class Agent:
         self._turn_done = threading.Event()
         self._turn_result: TurnResult | None = None
         self._outage: _Outage | None = None
+        self._session = 0  # identity of the turn in flight, for its turn_end (one turn at a time)
+        self._index = 0
         self._supervisor: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, wait: float | None = None) -> bool:
         """Start connecting in the background; with ``wait``, block up to that long for the first socket."""
-        self.sink("agent_start", agent=self.id)
+        self.sink(ev.AgentStart(agent=self.id))
         self._supervisor = threading.Thread(target=self._supervise, name=f"agent-{self.id}", daemon=True)
         self._supervisor.start()
         if wait is not None:
@@ -127,7 +132,7 @@ class Agent:
             timer.daemon = True
             timer.start()
         self._turn_done.set()
-        self.sink("agent_stop", agent=self.id)
+        self.sink(ev.AgentStop(agent=self.id))
 
     @property
     def connected(self) -> bool:
@@ -160,7 +165,7 @@ class Agent:
             attempt += 1
             self._conn_seq += 1
             conn_id = f"{self.id}/c{self._conn_seq}"
-            self.sink("connect_attempt", agent=self.id, conn=conn_id, attempt=attempt, reason=reason)
+            self.sink(ev.ConnectAttempt(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason)))
             started = time.monotonic()
             try:
                 ws = self._open_socket()
@@ -169,12 +174,12 @@ class Agent:
                 retries_used = attempt if reason == "reconnect" else attempt - 1
                 giving_up = retries_used >= policy.max_retries
                 wait = max(policy.delay(retries_used + 1, self.rng), _retry_after(exc) or 0.0)
-                self.sink("connect_fail", agent=self.id, conn=conn_id, attempt=attempt, reason=reason,
-                          error=_describe(exc), status=status, retry_in_s=None if giving_up else wait)
+                self.sink(ev.ConnectFail(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason),
+                                       error=_describe(exc), status=status, retry_in_s=None if giving_up else wait))
                 self.on_request("WS", "connect", (time.monotonic() - started) * 1000.0, 0, exc)
                 if giving_up:
                     # Like an app restarting its agent: record the give-up, cool down, start a new sequence.
-                    self.sink("reconnect_giveup", agent=self.id, attempts=attempt, error=_describe(exc))
+                    self.sink(ev.ReconnectGiveup(agent=self.id, attempts=attempt, error=_describe(exc)))
                     attempt = 0
                     wait = policy.cooldown
                 continue
@@ -183,8 +188,8 @@ class Agent:
             link = _Link(conn_id=conn_id, ws=ws, opened_mono=now, last_rx=now)
             with self._lock:
                 self._link = link
-            self.sink("connect_ok", agent=self.id, conn=conn_id, attempt=attempt, reason=reason,
-                      duration_ms=duration_ms)
+            self.sink(ev.ConnectOk(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason),
+                               duration_ms=duration_ms))
             self.on_request("WS", "connect", duration_ms, 0, None)
             if self._outage is not None and self._outage.reconnect_ms is None:
                 self._outage.reconnect_ms = (now - self._outage.disconnect_mono) * 1000.0
@@ -287,7 +292,7 @@ class Agent:
             try:
                 outcome = self.conversation.receive_text(data, now)
             except ProtocolError as exc:
-                self.sink("protocol_error", agent=self.id, conn=link.conn_id, error=str(exc))
+                self.sink(ev.ProtocolError(agent=self.id, conn=link.conn_id, error=str(exc)))
                 return
         if outcome is None:
             return
@@ -317,9 +322,10 @@ class Agent:
                 self._deliver(result)
             return
         recoverable = code is None or code in RECOVERABLE_CLOSE_CODES
-        self.sink("disconnect", agent=self.id, conn=link.conn_id, code=code, closed_by=closed_by, detected=detected,
-                  recoverable=recoverable, in_flight=in_flight.turn_id if in_flight else None,
-                  silent_ms=(now - link.last_rx) * 1000.0)
+        self.sink(ev.Disconnect(agent=self.id, conn=link.conn_id, code=code, closed_by=ev.ClosedBy(closed_by),
+                                detected=ev.Detector(detected), recoverable=recoverable,
+                                in_flight=in_flight.turn_id if in_flight else None,
+                                silent_ms=(now - link.last_rx) * 1000.0))
         if detected != "rotate":
             self._outage = _Outage(disconnect_mono=now)
         if result is not None:
@@ -358,14 +364,16 @@ class Agent:
                 link = self._link
                 if link is None:
                     continue
+                self._session, self._index = session, index
                 request = self.conversation.begin_turn(new_items, time.monotonic(), turn_id=turn_id,
                                                        attempt=attempt, full=full, metadata=metadata)
                 self._turn_done.clear()
                 self._turn_result = None
-            self.sink("turn_start", agent=self.id, conn=link.conn_id, turn=turn_id, session=session, index=index,
-                      attempt=attempt, input_mode=request.input_mode,
-                      previous_response_id=request.message.previous_response_id, input_items=request.input_items,
-                      input_bytes=request.input_bytes, client_digest=request.client_digest)
+            self.sink(ev.TurnStart(agent=self.id, conn=link.conn_id, turn=turn_id, session=session, index=index,
+                                   attempt=attempt, input_mode=ev.InputMode(request.input_mode),
+                                   previous_response_id=request.message.previous_response_id,
+                                   input_items=request.input_items, input_bytes=request.input_bytes,
+                                   client_digest=request.client_digest))
             try:
                 link.ws.send(request.text)
             except (OSError, websocket.WebSocketException):
@@ -405,12 +413,15 @@ class Agent:
 
     def _record_turn_end(self, result: TurnResult, *, conn: str | None, outcome: str | None = None) -> None:
         m = result.metrics
-        self.sink("turn_end", agent=self.id, conn=conn, turn=result.turn_id,
-                  attempt=result.attempt, outcome=outcome or result.outcome, response_id=result.response_id,
-                  error_code=result.error_code, ttft_ms=m.ttft_ms, duration_ms=m.duration_ms,
-                  output_tokens=m.output_tokens, input_tokens=m.input_tokens, cached_tokens=m.cached_tokens,
-                  gap_p50_ms=m.gap_p50_ms, gap_p99_ms=m.gap_p99_ms, tokens_per_s=m.tokens_per_s,
-                  client_digest=result.client_digest, server_digest=result.server_digest, cache=result.cache)
+        self.sink(ev.TurnEnd(agent=self.id, conn=conn, turn=result.turn_id, session=self._session, index=self._index,
+                             attempt=result.attempt, outcome=ev.Outcome(outcome or result.outcome),
+                             response_id=result.response_id, error_code=result.error_code, ttft_ms=m.ttft_ms,
+                             duration_ms=m.duration_ms, output_tokens=m.output_tokens, input_tokens=m.input_tokens,
+                             cached_tokens=m.cached_tokens,
+                             gap_p50_ms=nearest_rank(m.gaps_ms, 0.5) if m.gaps_ms else None,
+                             gap_p99_ms=nearest_rank(m.gaps_ms, 0.99) if m.gaps_ms else None,
+                             tokens_per_s=m.tokens_per_s, client_digest=result.client_digest,
+                             server_digest=result.server_digest, cache=ev.CacheOutcome.of(result.cache)))
 
     def _record_recovery(self, result: TurnResult, conn_id: str, full: bool) -> None:
         """The first turn to end after a reconnect says how the conversation resumed.
@@ -431,8 +442,9 @@ class Agent:
             mode = "store_hydrate"
         else:
             mode = "full_resend"
-        self.sink("recovery", agent=self.id, conn=conn_id, turn=result.turn_id, mode=mode,
-                  disconnect_mono=outage.disconnect_mono, reconnect_ms=outage.reconnect_ms, attempts=outage.attempts)
+        self.sink(ev.Recovery(agent=self.id, conn=conn_id, turn=result.turn_id, mode=ev.RecoveryMode(mode),
+                              disconnect_mono=outage.disconnect_mono, reconnect_ms=outage.reconnect_ms,
+                              attempts=outage.attempts))
 
 
 def _shutdown_quietly(ws: websocket.WebSocket) -> None:

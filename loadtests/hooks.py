@@ -17,6 +17,7 @@ from typing import Any
 from locust import events
 
 from reports.ledger import LedgerWriter
+from reports.ledger import schema as ev
 
 from .sink import EventSink, MemorySink
 
@@ -99,7 +100,7 @@ def _on_init(environment: Any, **_kw: Any) -> None:
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     state = _state(environment)
-    state.sink("test_start", users=getattr(environment.parsed_options, "num_users", None))
+    state.sink(ev.TestStart(users=getattr(environment.parsed_options, "num_users", None)))
     profile = state.profile
     if profile is None or not profile.faults or _runner_kind(environment) == "WorkerRunner":
         return
@@ -126,7 +127,7 @@ def _on_test_stop(environment: Any, **_kw: Any) -> None:
     if state.schedule is not None:
         state.schedule.stop()
         state.schedule = None
-    state.sink("test_stop")
+    state.sink(ev.TestStop())
     flush = getattr(state.sink, "flush", None)
     if flush:
         flush()

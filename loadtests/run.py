@@ -27,6 +27,7 @@ import yaml
 
 from faults.client import FaultClient
 from reports.ledger import LedgerWriter
+from reports.ledger import schema as ev
 
 from .profile import Profile
 from .profile.model import RESPONSES_PATH
@@ -128,9 +129,10 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
         + yaml.safe_dump(profile.to_dict(), sort_keys=False))
     ledger = LedgerWriter(run_dir / "ledger" / f"orchestrator-{os.getpid()}.jsonl")
     digests = profile.target.kind == "embedded"
-    ledger("run_start", run_id=run_dir.name, profile=profile.name, seed=profile.seed,
-           target=profile.target.kind, digests=digests, proxy=profile.proxy.kind, users=profile.load.users,
-           duration_s=profile.load.duration_s)
+    ledger(ev.RunStart(run_id=run_dir.name, profile=profile.name, seed=profile.seed,
+                       target=ev.TargetKind(profile.target.kind), digests=digests,
+                       proxy=ev.ProxyKind(profile.proxy.kind), users=profile.load.users,
+                       duration_s=profile.load.duration_s))
     status, error = "completed", None
 
     def _on_sigterm(signum: int, _frame: Any) -> None:
@@ -150,7 +152,7 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
             status, error = "error", f"{type(exc).__name__}: {exc}"
         finally:
             signal.signal(signal.SIGTERM, old_term)
-    ledger("run_stop", reason=status, error=error)
+    ledger(ev.RunStop(reason=ev.StopReason(status), error=error))
     ledger.close()
     _write_json(run_dir / "run.json", {"status": status, "exit_reason": error or status, "profile": profile.name,
                                        "seed": profile.seed, "interrupted": status == "interrupted"})

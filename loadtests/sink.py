@@ -1,40 +1,40 @@
-"""Where agents record what happened: a sink takes ``(kind, **fields)`` (see docs/ledger.md)."""
+"""Where agents record what happened: a sink takes one typed ledger event (``reports.ledger.schema``)."""
 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Protocol
 
-__all__ = ["EventSink", "MemorySink", "stamp"]
+from reports.ledger.schema import Event
+
+__all__ = ["EventSink", "MemorySink"]
 
 
 class EventSink(Protocol):
-    """Anything callable as ``sink(kind, **fields)``: a :class:`MemorySink`, a ``LedgerWriter``, …"""
+    """Anything callable as ``sink(event)``: a :class:`MemorySink`, a ``LedgerWriter``, …"""
 
-    def __call__(self, kind: str, /, **fields: Any) -> None: ...
-
-
-def stamp() -> dict[str, float]:
-    """The two timestamps every event carries: wall ``t`` and monotonic ``mono`` (seconds)."""
-    return {"t": time.time(), "mono": time.monotonic()}
+    def __call__(self, event: Event, /) -> None: ...
 
 
 class MemorySink:
-    """Keeps events in memory, in order, as dicts (for tests and for the demo's summary)."""
+    """Keeps typed events in memory, in order (for tests and for the demo's summary)."""
 
     def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
+        self.events: list[Event] = []
         self._lock = threading.Lock()
 
-    def __call__(self, kind: str, /, **fields: Any) -> None:
-        event = {"kind": kind, **fields}
-        event.setdefault("t", time.time())
-        event.setdefault("mono", time.monotonic())
+    def __call__(self, event: Event, /) -> None:
         with self._lock:
             self.events.append(event)
 
-    def of(self, kind: str, **match: Any) -> list[dict[str, Any]]:
-        """Events of ``kind`` whose fields equal ``match``."""
+    write = __call__
+
+    def of(self, kind: str | type[Event], **match: Any) -> list[Any]:
+        """Events of ``kind`` (a kind name or an event class) whose fields equal ``match``."""
         with self._lock:
-            return [e for e in self.events if e["kind"] == kind and all(e.get(k) == v for k, v in match.items())]
+            events = list(self.events)
+        if isinstance(kind, str):
+            events = [e for e in events if e.kind == kind]
+        else:
+            events = [e for e in events if isinstance(e, kind)]
+        return [e for e in events if all(getattr(e, k) == v for k, v in match.items())]

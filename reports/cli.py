@@ -11,7 +11,10 @@ import argparse
 import sys
 from typing import Any
 
+from reports.compare import compare, render_comparison
 from reports.errors import ReportError
+from reports.render_terminal import headline, render_terminal
+from reports.report import build_report, exit_code, write_report
 
 __all__ = ["register_cli", "cmd_report", "cmd_compare"]
 
@@ -39,9 +42,6 @@ def _fail(msg: str) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from reports.render_terminal import headline, render_terminal
-    from reports.report import build_report, exit_code, write_report
-
     try:
         report = build_report(args.run_dir)
         paths = {} if getattr(args, "no_write", False) else write_report(report)
@@ -59,9 +59,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from reports.compare import compare, render_comparison
-    from reports.report import build_report
-
     try:
         a = build_report(args.run_a)
         b = build_report(args.run_b)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from reports.model import Report
 from reports.tables import fmt
 from reports.verify import FAIL
-
-if TYPE_CHECKING:
-    from reports.report import Report
 
 __all__ = ["CheckDiff", "MetricDiff", "Comparison", "compare", "render_comparison"]
 

@@ -12,8 +12,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+from reports.quantile import nearest_rank
 from reports.sketch import LogHistogram
-from reports.summary import Dist, RunSummary, Second, nearest_rank
+from reports.summary import Dist, RunSummary, Second
 from reports.thresholds import Thresholds
 
 __all__ = ["FaultRecovery", "fault_recoveries"]

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tabulate import tabulate
 
+from reports.ledger.schema import RecoveryMode
+from reports.model import Report
 from reports.render_terminal import headline
 from reports.tables import tables
-
-if TYPE_CHECKING:
-    from reports.report import Report
 
 __all__ = ["render_html", "CHART_IDS"]
 
@@ -97,8 +96,9 @@ def _figures(report: Report) -> list[dict[str, Any]]:
                  {"type": "bar", "x": t, "y": [s.disconnects for s in tl], "name": "disconnects",
                   "marker": {"color": "#d62728"}, "opacity": 0.6}], "per second", barmode="group"),
         _figure(report, "Recovery modes over time",
-                [{"type": "bar", "x": t, "y": [s.recoveries[i] for s in tl], "name": m, "marker": {"color": c}}
-                 for i, (m, c) in enumerate(zip(modes, colors, strict=True))], "recoveries per second", barmode="stack"),
+                [{"type": "bar", "x": t, "y": [s.recoveries.of(mode) for s in tl], "name": m, "marker": {"color": c}}
+                 for mode, m, c in zip(RecoveryMode, modes, colors, strict=True)], "recoveries per second",
+                barmode="stack"),
     ]
 
 

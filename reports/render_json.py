@@ -10,12 +10,11 @@ fault window with its recovery), ``disconnects_by_fault``, ``timeline`` (per-sec
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from reports.report import Report
+from reports.model import Report, exit_code
 
 __all__ = ["SCHEMA_VERSION", "report_dict", "render_json"]
 
@@ -39,17 +38,15 @@ def _timeline(report: Report) -> dict[str, list[Any]]:
         "cache_hit": [s.cache_hit for s in tl],
         "cache_store": [s.cache_store for s in tl],
         "cache_miss": [s.cache_miss for s in tl],
-        "recovery_cache_hit": [s.recoveries[0] for s in tl],
-        "recovery_store_hydrate": [s.recoveries[1] for s in tl],
-        "recovery_full_resend": [s.recoveries[2] for s in tl],
-        "recovery_failed": [s.recoveries[3] for s in tl],
+        "recovery_cache_hit": [s.recoveries.cache_hit for s in tl],
+        "recovery_store_hydrate": [s.recoveries.store_hydrate for s in tl],
+        "recovery_full_resend": [s.recoveries.full_resend for s in tl],
+        "recovery_failed": [s.recoveries.failed for s in tl],
     }
 
 
 def report_dict(report: Report) -> dict[str, Any]:
     """The report.json document as plain data."""
-    from reports.report import exit_code
-
     s = report.summary
     it = s.integrity
     return {

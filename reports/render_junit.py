@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING
 
+from reports.model import Report
 from reports.tables import fmt
 from reports.verify import FAIL, SKIP
-
-if TYPE_CHECKING:
-    from reports.report import Report
 
 __all__ = ["render_junit"]
 

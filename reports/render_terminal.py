@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tabulate import tabulate
 
+from reports.model import Report
 from reports.tables import tables
-
-if TYPE_CHECKING:
-    from reports.report import Report
 
 __all__ = ["render_terminal", "headline"]
 

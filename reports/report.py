@@ -1,4 +1,4 @@
-"""A run directory in, a ``Report`` out; and the files a report is written to.
+"""A run directory in, a ``Report`` (``reports.model``) out; and the files a report is written to.
 
 ``build_report`` reads only the run directory: ``profile.resolved.yaml`` (its ``checks:`` are the
 threshold overrides), ``ledger/*.jsonl`` and ``run.json``. A run is *partial* when ``run.json`` is
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,68 +18,19 @@ import yaml
 
 from reports.errors import RunDirError
 from reports.ledger import LedgerReadStats, iter_ledger
-from reports.recovery import FaultRecovery, fault_recoveries
+from reports.model import EXIT_BROKEN, EXIT_FAIL, EXIT_PASS, Report, exit_code
+from reports.recovery import fault_recoveries
+from reports.render_html import render_html
+from reports.render_json import render_json
+from reports.render_junit import render_junit
+from reports.render_markdown import render_markdown
 from reports.render_terminal import render_terminal
-from reports.summary import RunSummary, summarize
+from reports.summary import summarize
 from reports.thresholds import Thresholds
-from reports.verify import FAIL, Check, digests_available, verify
+from reports.verify import digests_available, verify
 
 __all__ = ["Report", "build_report", "write_report", "exit_code", "render_terminal", "EXIT_PASS", "EXIT_FAIL",
            "EXIT_BROKEN"]
-
-EXIT_PASS, EXIT_FAIL, EXIT_BROKEN = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Report:
-    """Everything the renderers show: checks first, then the summary they were computed from."""
-
-    run_dir: Path
-    name: str
-    seed: Any
-    thresholds: Thresholds
-    checks: tuple[Check, ...]
-    summary: RunSummary
-    recoveries: tuple[FaultRecovery, ...]
-    partial: bool
-    partial_reasons: tuple[str, ...]
-    run_status: str | None  # run.json status, None when absent
-    exit_reason: str | None
-    notes: tuple[str, ...]
-    ledger_files: int
-    ledger_lines: int
-    bad_lines: int
-    generated_at: str
-
-    @property
-    def failed(self) -> tuple[Check, ...]:
-        return tuple(c for c in self.checks if c.verdict == FAIL)
-
-    @property
-    def broken(self) -> str | None:
-        """Why the run itself broke (exit 2), or None."""
-        if self.run_status == "error":
-            return f"run.json status is error ({self.exit_reason or 'no reason given'})"
-        if self.summary.run.stop_reason == "error":
-            return f"run_stop reason is error ({self.summary.run.stop_error or 'no error text'})"
-        if self.summary.agent_events == 0:
-            return "the ledger has no agent events: no agent ever ran"
-        if self.partial:
-            return "partial run (" + "; ".join(self.partial_reasons) + ")"
-        return None
-
-    @property
-    def verdict(self) -> str:
-        """``BROKEN``, ``FAIL`` or ``PASS``: the headline."""
-        return "BROKEN" if self.broken else "FAIL" if self.failed else "PASS"
-
-
-def exit_code(report: Report) -> int:
-    """0 when every check passes, 1 when a check fails, 2 when the run itself broke (incl. partial)."""
-    if report.broken:
-        return EXIT_BROKEN
-    return EXIT_FAIL if report.failed else EXIT_PASS
-
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
@@ -171,11 +121,6 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
 
 def write_report(report: Report, run_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
     """Write report.md, report.html, report.json and junit.xml into ``run_dir``; returns their paths."""
-    from reports.render_html import render_html
-    from reports.render_json import render_json
-    from reports.render_junit import render_junit
-    from reports.render_markdown import render_markdown
-
     out = Path(run_dir) if run_dir is not None else report.run_dir
     paths = {
         "md": out / "report.md",

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from reports.model import Report
 from reports.summary import Dist
 from reports.verify import unrecovered
-
-if TYPE_CHECKING:
-    from reports.report import Report
 
 __all__ = ["Table", "tables", "check_rows", "fmt", "AGENTS_SHOWN"]
 

@@ -119,20 +119,20 @@ class Rig:
 
     def turns_after(self, mono: float, per_agent: int = 2, timeout: float = 15.0) -> None:
         """Wait (bounded) until every agent completed ``per_agent`` turns started after ``mono``."""
-        wait_until(lambda: all(sum(e["mono"] > mono for e in self._completed_starts(a)) >= per_agent
+        wait_until(lambda: all(sum(e.mono > mono for e in self._completed_starts(a)) >= per_agent
                                for a in self.agents), timeout, interval=0.05,
                    message=f"{per_agent} turns per agent after the window")
 
     def _completed_starts(self, agent: Agent) -> list[dict[str, Any]]:
         sink = self.sinks[agent.id]
-        done = {(e["turn"], e["attempt"]) for e in sink.of("turn_end", outcome="completed")}
-        return [e for e in sink.of("turn_start") if (e["turn"], e["attempt"]) in done]
+        done = {(e.turn, e.attempt) for e in sink.of("turn_end", outcome="completed")}
+        return [e for e in sink.of("turn_start") if (e.turn, e.attempt) in done]
 
     def _healthy(self, agent: Agent) -> bool:
         events = self.sinks[agent.id].events
-        last_drop = max((e["mono"] for e in events if e["kind"] in ("disconnect", "connect_fail")), default=0.0)
-        return agent.connected and any(e["kind"] == "turn_end" and e["outcome"] == "completed"
-                                       and e["mono"] > last_drop for e in events)
+        last_drop = max((e.mono for e in events if e.kind in ("disconnect", "connect_fail")), default=0.0)
+        return agent.connected and any(e.kind == "turn_end" and e.outcome == "completed"
+                                       and e.mono > last_drop for e in events)
 
     def finish(self) -> None:
         self.stop_event.set()
@@ -157,7 +157,7 @@ class Rig:
         out = []
         for sink in self.sinks.values():
             out += sink.of(kind, **match)
-        return sorted(out, key=lambda e: e["mono"])
+        return sorted(out, key=lambda e: e.mono)
 
     def fault(self, kind: str, fault: str) -> dict[str, Any]:
         found = self.faults.of(kind, fault=fault)
@@ -168,9 +168,9 @@ class Rig:
         """Completed turn ends of attempts whose ``turn_start`` lies in [lo, hi] (monotonic)."""
         out = []
         for sink in self.sinks.values():
-            starts = {(e["turn"], e["attempt"]): e["mono"] for e in sink.of("turn_start")}
+            starts = {(e.turn, e.attempt): e.mono for e in sink.of("turn_start")}
             for e in sink.of("turn_end", outcome="completed"):
-                s = starts.get((e["turn"], e["attempt"]))
+                s = starts.get((e.turn, e.attempt))
                 if s is not None and lo <= s <= hi:
                     out.append(e)
         return out
@@ -183,27 +183,27 @@ class Rig:
         assert not self.faults.of("fault_error"), self.faults.of("fault_error")
         assert applies and len(removes) == len(applies), self.faults.events
         for a in applies:
-            assert a["t"] > 1.7e9 and a["mono"] > 0
-            r = self.fault("fault_remove", a["fault"])
-            assert r["mono"] >= a["mono"] and r["t"] >= a["t"] and r["type"] == a["type"]
+            assert a.t > 1.7e9 and a.mono > 0
+            r = self.fault("fault_remove", a.fault)
+            assert r.mono >= a.mono and r.t >= a.t and r.type == a.type
             assert self.schedule.t0 is not None
-            late = a["mono"] - (self.schedule.t0 + a["start_s"])
-            assert -0.01 <= late < 1000 * MS, f"{a['fault']} applied {late:+.3f} s from its planned time"
+            late = a.mono - (self.schedule.t0 + a.start_s)
+            assert -0.01 <= late < 1000 * MS, f"{a.fault} applied {late:+.3f} s from its planned time"
         if expect_disconnects:
             assert self.events("disconnect"), "the fault was not seen by any agent"
         for aid, sink in self.sinks.items():
             ev = sink.events
             # every disconnect is followed by a connect_ok of the same agent
             for i, e in enumerate(ev):
-                if e["kind"] == "disconnect":
-                    assert any(x["kind"] == "connect_ok" for x in ev[i + 1:]), f"{aid} never recovered after {e}"
+                if e.kind == "disconnect":
+                    assert any(x.kind == "connect_ok" for x in ev[i + 1:]), f"{aid} never recovered after {e}"
             assert not sink.of("reconnect_giveup"), f"{aid} gave up: {sink.of('reconnect_giveup')}"
             # no turn lost or duplicated
             ends: dict[str, list[str]] = {}
             for e in sink.of("turn_start"):
-                ends.setdefault(e["turn"], [])
+                ends.setdefault(e.turn, [])
             for e in sink.of("turn_end"):
-                ends.setdefault(e["turn"], []).append(e["outcome"])
+                ends.setdefault(e.turn, []).append(e.outcome)
             assert ends, f"{aid} ran no turn"
             last = max(ends, key=lambda t: int(t.rsplit("t", 1)[1]))
             for turn, outcomes in ends.items():
@@ -243,14 +243,14 @@ def _toxic(name: str, type_: str, at: float, duration: float, **attributes: int)
 def test_toxic_latency_raises_ttft_by_the_latency_during_the_window(rig):
     r = rig(agents=3)
     r.play([_toxic("slow", "latency", 0.5, 2.5, latency=300)], duration=3.5)
-    r.turns_after(r.fault("fault_remove", "slow#0")["mono"] + 0.3)
+    r.turns_after(r.fault("fault_remove", "slow#0").mono + 0.3)
     r.finish()
     r.check_common(expect_disconnects=False)
     apply, remove = r.fault("fault_apply", "slow#0"), r.fault("fault_remove", "slow#0")
-    assert apply["type"] == "latency" and apply["attributes"]["latency"] == 300
-    before = [e["ttft_ms"] for e in r.turn_ends_started_between(0, apply["mono"] - 0.05)]
-    during = [e["ttft_ms"] for e in r.turn_ends_started_between(apply["mono"] + 0.05, remove["mono"] - 0.4)]
-    after = [e["ttft_ms"] for e in r.turn_ends_started_between(remove["mono"] + 0.3, float("inf"))]
+    assert apply.type == "latency" and apply.attributes["latency"] == 300
+    before = [e.ttft_ms for e in r.turn_ends_started_between(0, apply.mono - 0.05)]
+    during = [e.ttft_ms for e in r.turn_ends_started_between(apply.mono + 0.05, remove.mono - 0.4)]
+    after = [e.ttft_ms for e in r.turn_ends_started_between(remove.mono + 0.3, float("inf"))]
     assert len(before) >= 3 and len(during) >= 3 and len(after) >= 3, (before, during, after)
     rise = statistics.median(during) - statistics.median(before)
     assert 250 <= rise <= 300 + 400 * MS * 1000, f"TTFT rose by {rise:.0f} ms (before {before}, during {during})"
@@ -266,14 +266,14 @@ def test_toxic_drop_kinds_are_seen_and_agents_reconnect(rig, type_, attrs):
     r.finish()
     r.check_common()
     apply, remove = r.fault("fault_apply", "cut#0"), r.fault("fault_remove", "cut#0")
-    assert apply["type"] == type_
+    assert apply.type == type_
     for aid, sink in r.sinks.items():
-        drops = [e for e in sink.of("disconnect") if apply["mono"] <= e["mono"] <= remove["mono"] + 1000 * MS]
+        drops = [e for e in sink.of("disconnect") if apply.mono <= e.mono <= remove.mono + 1000 * MS]
         assert drops, f"{aid} did not see the {type_}"
-        assert all(e["code"] == 1006 and e["closed_by"] == "network" for e in drops), drops
+        assert all(e.code == 1006 and e.closed_by == "network" for e in drops), drops
         if type_ == "reset_peer":
-            assert any(e["detected"] == "reset" for e in drops), drops
-        oks = [e for e in sink.of("connect_ok", reason="reconnect") if e["mono"] > drops[0]["mono"]]
+            assert any(e.detected == "reset" for e in drops), drops
+        oks = [e for e in sink.of("connect_ok", reason="reconnect") if e.mono > drops[0].mono]
         assert oks, f"{aid} did not reconnect"
 
 
@@ -285,12 +285,12 @@ def test_toxic_timeout_is_half_open_and_only_keepalive_detects_it(rig):
     r.check_common()
     apply = r.fault("fault_apply", "black-hole#0")
     for sink in r.sinks.values():
-        first = next(e for e in sink.of("disconnect") if e["mono"] >= apply["mono"])
-        assert first["detected"] == "ping_timeout", first
-        assert first["closed_by"] == "client" and first["code"] is None
+        first = next(e for e in sink.of("disconnect") if e.mono >= apply.mono)
+        assert first.detected == "ping_timeout", first
+        assert first.closed_by == "client" and first.code is None
         # silent for at least ping_timeout; at most ping_interval + ping_timeout + two 0.5 s ticks (+ slack)
-        assert 1000 <= first["silent_ms"] <= (3.0 + 1000 * MS) * 1000, first
-        assert first["mono"] - apply["mono"] <= 3.0 + 1000 * MS, "detected within ping_interval + ping_timeout (+ ticks)"
+        assert 1000 <= first.silent_ms <= (3.0 + 1000 * MS) * 1000, first
+        assert first.mono - apply.mono <= 3.0 + 1000 * MS, "detected within ping_interval + ping_timeout (+ ticks)"
 
 
 def test_down_refuses_connects_during_the_window_and_agents_reconnect_after(rig):
@@ -300,14 +300,14 @@ def test_down_refuses_connects_during_the_window_and_agents_reconnect_after(rig)
     r.finish()
     r.check_common()
     apply, remove = r.fault("fault_apply", "outage#0"), r.fault("fault_remove", "outage#0")
-    assert apply["type"] == "down"
+    assert apply.type == "down"
     for sink in r.sinks.values():
-        drop = next(e for e in sink.of("disconnect") if e["mono"] >= apply["mono"])
-        assert drop["mono"] - apply["mono"] < 1000 * MS and drop["code"] == 1006
-        fails = [e for e in sink.of("connect_fail") if apply["mono"] <= e["mono"] <= remove["mono"] + 300 * MS]
-        assert fails and all(e["status"] is None for e in fails), fails
-        ok = next(e for e in sink.of("connect_ok") if e["mono"] > drop["mono"])
-        assert ok["mono"] >= remove["mono"] and ok["reason"] == "reconnect" and ok["attempt"] >= 2
+        drop = next(e for e in sink.of("disconnect") if e.mono >= apply.mono)
+        assert drop.mono - apply.mono < 1000 * MS and drop.code == 1006
+        fails = [e for e in sink.of("connect_fail") if apply.mono <= e.mono <= remove.mono + 300 * MS]
+        assert fails and all(e.status is None for e in fails), fails
+        ok = next(e for e in sink.of("connect_ok") if e.mono > drop.mono)
+        assert ok.mono >= remove.mono and ok.reason == "reconnect" and ok.attempt >= 2
 
 
 # ---------------------------------------------------------------------------------------------------- protocol
@@ -319,16 +319,16 @@ def test_close_codes_reach_every_agent_and_agents_reconnect(rig, code):
     r.finish()
     r.check_common()
     apply = r.fault("fault_apply", "close#0")
-    assert apply["type"] == "close" and apply["attributes"] == {"code": code} and apply["affected"] == 3
+    assert apply.type == "close" and apply.attributes == {"code": code} and apply.affected == 3
     for aid, sink in r.sinks.items():
         (drop,) = sink.of("disconnect")
-        assert drop["code"] == code and drop["recoverable"] is True
+        assert drop.code == code and drop.recoverable is True
         if code == 1006:
-            assert drop["detected"] in ("eof", "reset") and drop["closed_by"] == "network"
+            assert drop.detected in ("eof", "reset") and drop.closed_by == "network"
         else:
-            assert drop["detected"] == "close_frame" and drop["closed_by"] == "server"
+            assert drop.detected == "close_frame" and drop.closed_by == "server"
         assert sink.of("recovery"), f"{aid}: no recovery recorded"
-        assert all(e["mode"] != "failed" for e in sink.of("recovery"))
+        assert all(e.mode != "failed" for e in sink.of("recovery"))
 
 
 def test_limit_sends_the_exact_error_and_agents_reconnect(rig):
@@ -339,14 +339,14 @@ def test_limit_sends_the_exact_error_and_agents_reconnect(rig):
     r.check_common()
     for sink in r.sinks.values():
         (drop,) = sink.of("disconnect")
-        assert drop["detected"] == "limit_error" and drop["closed_by"] == "server", drop
-        assert any(e["mono"] > drop["mono"] and e["reason"] == "reconnect" for e in sink.of("connect_ok"))
+        assert drop.detected == "limit_error" and drop.closed_by == "server", drop
+        assert any(e.mono > drop.mono and e.reason == "reconnect" for e in sink.of("connect_ok"))
 
 
 def _idle_at(sink: MemorySink, mono: float) -> bool:
     """No attempt of a turn was in flight around ``mono`` (with a small margin)."""
-    starts = {(e["turn"], e["attempt"]): e["mono"] for e in sink.of("turn_start")}
-    ends = {(e["turn"], e["attempt"]): e["mono"] for e in sink.of("turn_end")}
+    starts = {(e.turn, e.attempt): e.mono for e in sink.of("turn_start")}
+    ends = {(e.turn, e.attempt): e.mono for e in sink.of("turn_end")}
     for key, s in starts.items():
         e = ends.get(key, float("inf"))
         if s - 0.05 <= mono <= e + 0.05:
@@ -362,23 +362,23 @@ def test_evict_next_turn_hydrates_from_store_or_resends_in_full(rig, store):
     r.finish()
     r.check_common(expect_disconnects=False)
     apply = r.fault("fault_apply", "evict#0")
-    assert apply["affected"] == 4
+    assert apply.affected == 4
     judged = 0
     for sink in r.sinks.values():
-        if not _idle_at(sink, apply["mono"]):
+        if not _idle_at(sink, apply.mono):
             continue
         judged += 1
-        nxt = next(e for e in sink.of("turn_start") if e["mono"] > apply["mono"])
-        assert nxt["input_mode"] == "incremental" and nxt["previous_response_id"]
-        ends = sink.of("turn_end", turn=nxt["turn"])
+        nxt = next(e for e in sink.of("turn_start") if e.mono > apply.mono)
+        assert nxt.input_mode == "incremental" and nxt.previous_response_id
+        ends = sink.of("turn_end", turn=nxt.turn)
         if store:
-            assert [e["outcome"] for e in ends] == ["completed"] and ends[0]["cache"] == "store", ends
+            assert [e.outcome for e in ends] == ["completed"] and ends[0].cache == "store", ends
         else:
-            assert ends[0]["error_code"] == "previous_response_not_found", ends
-            resend = sink.of("turn_start", turn=nxt["turn"])
-            assert [e["input_mode"] for e in resend] == ["incremental", "full"]
-            assert resend[1]["previous_response_id"] is None
-            assert ends[-1]["outcome"] == "completed" and ends[-1]["cache"] == "miss"
+            assert ends[0].error_code == "previous_response_not_found", ends
+            resend = sink.of("turn_start", turn=nxt.turn)
+            assert [e.input_mode for e in resend] == ["incremental", "full"]
+            assert resend[1].previous_response_id is None
+            assert ends[-1].outcome == "completed" and ends[-1].cache == "miss"
     assert judged >= 2, "too few agents were idle at the eviction to judge it"
 
 
@@ -390,12 +390,12 @@ def test_wipe_store_then_close_recovers_by_full_resend(rig):
     r.finish()
     r.check_common()
     wipe, close = r.fault("fault_apply", "wipe#0"), r.fault("fault_apply", "restart#0")
-    assert wipe["type"] == "wipe_store" and wipe["affected"] > 0 and close["mono"] >= wipe["mono"]
+    assert wipe.type == "wipe_store" and wipe.affected > 0 and close.mono >= wipe.mono
     for sink in r.sinks.values():
         (rec,) = sink.of("recovery")
-        assert rec["mode"] == "full_resend", rec
-        assert any(e["error_code"] == "previous_response_not_found" for e in sink.of("turn_end", turn=rec["turn"]))
-        assert sink.of("turn_start", turn=rec["turn"])[-1]["input_mode"] == "full"
+        assert rec.mode == "full_resend", rec
+        assert any(e.error_code == "previous_response_not_found" for e in sink.of("turn_end", turn=rec.turn))
+        assert sink.of("turn_start", turn=rec.turn)[-1].input_mode == "full"
 
 
 @pytest.mark.parametrize("where", ["first_event", "between_deltas"])
@@ -403,26 +403,26 @@ def test_stall_delays_responses_during_the_window(rig, where):
     ms = 700
     r = rig(agents=3)
     r.play([FaultSpec(name="stall", kind="stall", at_s=0.5, duration_s=3.0, where=where, ms=ms)], duration=3.7)
-    r.turns_after(r.fault("fault_remove", "stall#0")["mono"] + 0.05)
+    r.turns_after(r.fault("fault_remove", "stall#0").mono + 0.05)
     r.finish()
     r.check_common(expect_disconnects=False)
     apply, remove = r.fault("fault_apply", "stall#0"), r.fault("fault_remove", "stall#0")
-    assert apply["attributes"] == {"where": where, "ms": ms}
+    assert apply.attributes == {"where": where, "ms": ms}
     # A turn reaches its stall point a first token's time after it starts; on a loaded host that can
     # be past the clear, so "during" ends early enough for the stall point to lie inside the window.
-    during = r.turn_ends_started_between(apply["mono"] + 0.05, remove["mono"] - 0.2 - 500 * MS)
-    before = r.turn_ends_started_between(0, apply["mono"] - 0.05)
-    after = r.turn_ends_started_between(remove["mono"] + 0.05, float("inf"))
+    during = r.turn_ends_started_between(apply.mono + 0.05, remove.mono - 0.2 - 500 * MS)
+    before = r.turn_ends_started_between(0, apply.mono - 0.05)
+    after = r.turn_ends_started_between(remove.mono + 0.05, float("inf"))
     assert len(during) >= 3 and before and after
     if where == "first_event":
-        assert all(e["ttft_ms"] >= ms for e in during), [e["ttft_ms"] for e in during]
-        assert all(e["ttft_ms"] < ms for e in before + after)
+        assert all(e.ttft_ms >= ms for e in during), [e.ttft_ms for e in during]
+        assert all(e.ttft_ms < ms for e in before + after)
     else:
         # measured at the client, the gap shrinks by however late the first delta was delivered
-        assert all(e["duration_ms"] - e["ttft_ms"] >= ms - 50 * MS * 1000 for e in during), [
-            (e["turn"], e["duration_ms"] - e["ttft_ms"]) for e in during]
-        assert all(e["ttft_ms"] < ms for e in during)
-        assert all(e["duration_ms"] - e["ttft_ms"] < ms for e in before + after)
+        assert all(e.duration_ms - e.ttft_ms >= ms - 50 * MS * 1000 for e in during), [
+            (e.turn, e.duration_ms - e.ttft_ms) for e in during]
+        assert all(e.ttft_ms < ms for e in during)
+        assert all(e.duration_ms - e.ttft_ms < ms for e in before + after)
     assert not r.events("disconnect")
 
 
@@ -437,16 +437,16 @@ def test_refuse_fails_reconnects_with_the_status_and_429_honours_retry_after(rig
     r.finish()
     r.check_common()
     apply, remove = r.fault("fault_apply", "refuse#0"), r.fault("fault_remove", "refuse#0")
-    assert apply["type"] == "refuse" and apply["attributes"]["status"] == status
+    assert apply.type == "refuse" and apply.attributes["status"] == status
     for sink in r.sinks.values():
         fails = sink.of("connect_fail")
-        assert fails and all(e["status"] == status for e in fails), fails
-        assert all(apply["mono"] <= e["mono"] <= remove["mono"] + 300 * MS for e in fails)
+        assert fails and all(e.status == status for e in fails), fails
+        assert all(apply.mono <= e.mono <= remove.mono + 300 * MS for e in fails)
         if status == 429:
             attempts = sink.of("connect_attempt")
             for f in fails:
-                assert f["retry_in_s"] >= retry_after, f
-                nxt = next(e for e in attempts if e["mono"] > f["mono"])
-                assert nxt["mono"] - f["mono"] >= retry_after * 0.95
-        ok = next(e for e in sink.of("connect_ok") if e["mono"] > fails[-1]["mono"])
-        assert ok["reason"] == "reconnect"
+                assert f.retry_in_s >= retry_after, f
+                nxt = next(e for e in attempts if e.mono > f.mono)
+                assert nxt.mono - f.mono >= retry_after * 0.95
+        ok = next(e for e in sink.of("connect_ok") if e.mono > fails[-1].mono)
+        assert ok.reason == "reconnect"

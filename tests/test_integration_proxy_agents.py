@@ -110,12 +110,12 @@ def test_reset_peer_toxic_drops_the_socket_and_the_agent_recovers(route):
     for sink, results in zip(sinks, after, strict=True):
         drops = sink.of("disconnect")
         assert drops, "the reset was not seen"
-        assert drops[0]["code"] == 1006 and drops[0]["detected"] in ("reset", "eof"), drops[0]
+        assert drops[0].code == 1006 and drops[0].detected in ("reset", "eof"), drops[0]
         assert all(r.ok for r in results), [r.outcome for r in results]
         oks = sink.of("connect_ok", reason="reconnect")
-        assert oks and oks[0]["mono"] > drops[0]["mono"]
+        assert oks and oks[0].mono > drops[0].mono
         rec = sink.of("recovery")
-        assert rec and rec[0]["mode"] == "store_hydrate" and rec[0]["reconnect_ms"] > 0
-        completed = [e["turn"] for e in sink.of("turn_end", outcome="completed")]
+        assert rec and rec[0].mode == "store_hydrate" and rec[0].reconnect_ms > 0
+        completed = [e.turn for e in sink.of("turn_end", outcome="completed")]
         assert len(completed) == len(set(completed)) == 4
-    assert any(d["detected"] == "reset" for s in sinks for d in s.of("disconnect")), "no RST was seen as a reset"
+    assert any(d.detected == "reset" for s in sinks for d in s.of("disconnect")), "no RST was seen as a reset"

@@ -28,7 +28,7 @@ from .events import (
     parse_client_message,
     parse_server_event,
 )
-from .metrics import TurnMetrics, percentile
+from .metrics import TurnMetrics
 
 __all__ = [
     "IdSource", "ResponseBuilder", "usage", "TRANSITIONS", "Conversation", "Notice", "TurnRequest", "TurnResult",
@@ -36,5 +36,5 @@ __all__ = [
     "InvalidRequest", "LocalProtocolError", "ProtocolError", "RemoteProtocolError", "RECOVERABLE_CLOSE_CODES", "TERMINAL_TYPES",
     "ArgumentsDelta", "ArgumentsDone", "ContentPartEvent", "ErrorCode", "ErrorEvent", "EventType",
     "OutputItemEvent", "ResponseCreate", "ResponseEvent", "ServerEvent", "TextDelta", "TextDone", "UnknownEvent",
-    "dumps", "error_envelope", "parse_client_message", "parse_server_event", "TurnMetrics", "percentile",
+    "dumps", "error_envelope", "parse_client_message", "parse_server_event", "TurnMetrics",
 ]

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TurnMetrics", "percentile", "MIN_DELTAS_FOR_RATE"]
+__all__ = ["TurnMetrics", "MIN_DELTAS_FOR_RATE"]
 
 MIN_DELTAS_FOR_RATE = 10
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an already sorted list (``q`` in 0..100); None when empty."""
-    if not sorted_values:
-        return None
-    k = max(0, min(len(sorted_values) - 1, int(round(q / 100.0 * (len(sorted_values) - 1)))))
-    return sorted_values[k]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +18,7 @@ class TurnMetrics:
     output_tokens: int
     input_tokens: int
     cached_tokens: int
-    gap_p50_ms: float | None
-    gap_p99_ms: float | None
+    gaps_ms: tuple[float, ...]  # inter-token gaps, ascending; quantiles: reports.quantile (the agent's turn_end)
     tokens_per_s: float | None
 
     @classmethod
@@ -51,7 +42,6 @@ class TurnMetrics:
             output_tokens=output_tokens,
             input_tokens=input_tokens,
             cached_tokens=cached_tokens,
-            gap_p50_ms=percentile(gaps, 50),
-            gap_p99_ms=percentile(gaps, 99),
+            gaps_ms=tuple(gaps),
             tokens_per_s=tps,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
+import msgspec
 import orjson
 import pytest
 
@@ -73,10 +74,13 @@ class Sink:
         self.clock = clock
         self.events: list[tuple[float, str, dict]] = []
 
-    def __call__(self, kind: str, **fields) -> None:
-        for key in ("t", "mono", "call_ms"):  # real-clock stamps; checked in the threaded test
+    def __call__(self, event) -> None:
+        fields = msgspec.structs.asdict(event)
+        for key in ("v", "pid", "t", "mono", "call_ms"):  # real-clock stamps; checked in the threaded test
             fields.pop(key, None)
-        self.events.append((self.clock(), kind, fields))
+        if fields.get("affected", 0) is None:  # only protocol faults report it
+            del fields["affected"]
+        self.events.append((self.clock(), event.kind, fields))
 
     def kinds(self) -> list[tuple[float, str, str]]:
         return [(t - 1000.0, kind, f["fault"]) for t, kind, f in self.events]
@@ -339,7 +343,7 @@ def test_apply_is_stamped_before_the_backend_call():
             time.sleep(0.02)
             return super().set_enabled(name, enabled)
 
-    events: list[tuple[str, dict]] = []
+    events: list = []
     clock = FakeClock()
     specs = [FaultSpec("outage", "down", at_s=1, duration_s=1)]
     sched = FaultSchedule(
@@ -347,15 +351,15 @@ def test_apply_is_stamped_before_the_backend_call():
         toxics=SlowToxics(clock),
         admin=None,
         proxy_name="p",
-        sink=lambda kind, **f: events.append((kind, f)),
+        sink=events.append,
         clock=clock,
         sleep=clock.sleep,
     )
     sched.run()
-    (k1, apply), (k2, remove) = events
-    assert (k1, k2) == ("fault_apply", "fault_remove")
-    assert apply["mono"] <= seen["during-False"] and remove["mono"] <= seen["during-True"]
-    assert apply["call_ms"] >= 20
+    apply, remove = events
+    assert (apply.kind, remove.kind) == ("fault_apply", "fault_remove")
+    assert apply.mono <= seen["during-False"] and remove.mono <= seen["during-True"]
+    assert apply.call_ms >= 20
 
 
 def test_fault_spec_rejects_unknown_kinds():

@@ -45,10 +45,10 @@ def turns(agent: Agent, n: int, *, start: int = 0, hints=None):
 def completed_per_turn(sink: MemorySink) -> dict[str, int]:
     counts: dict[str, int] = {}
     for e in sink.of("turn_start"):
-        counts.setdefault(e["turn"], 0)
+        counts.setdefault(e.turn, 0)
     for e in sink.of("turn_end"):
-        if e["outcome"] in ("completed", "incomplete"):
-            counts[e["turn"]] = counts.get(e["turn"], 0) + 1
+        if e.outcome in ("completed", "incomplete"):
+            counts[e.turn] = counts.get(e.turn, 0) + 1
     return counts
 
 
@@ -63,8 +63,10 @@ def test_turns_complete_with_matching_digests_and_cache_hits(server):
     assert all(r.server_digest == r.client_digest for r in results)
     assert [r.cache for r in results] == ["miss", "hit", "hit", "hit", "hit"]
     assert results[-1].metrics.cached_tokens > 0 and results[0].metrics.ttft_ms > 0
-    assert {e["kind"] for e in sink.events} >= {"agent_start", "connect_ok", "turn_start", "turn_end", "agent_stop"}
-    assert all(e["mono"] > 0 and e["t"] > 1.7e9 for e in sink.events)
+    assert {e.kind for e in sink.events} >= {"agent_start", "connect_ok", "turn_start", "turn_end", "agent_stop"}
+    assert all(e.mono > 0 and e.t > 1.7e9 for e in sink.events)
+    starts = {e.turn: (e.session, e.index) for e in sink.of("turn_start")}
+    assert all((e.session, e.index) == starts[e.turn] for e in sink.of("turn_end")) and len(starts) == 5
 
 
 def test_server_killed_and_restarted_agent_recovers_by_full_resend(server):
@@ -81,12 +83,12 @@ def test_server_killed_and_restarted_agent_recovers_by_full_resend(server):
     assert all(r.ok for r in first + later)
     assert all(r.server_digest == r.client_digest for r in later)
     disconnects = sink.of("disconnect")
-    assert len(disconnects) == 1 and disconnects[0]["code"] == 1006
+    assert len(disconnects) == 1 and disconnects[0].code == 1006
     recovery = sink.of("recovery")
-    assert len(recovery) == 1 and recovery[0]["mode"] == "full_resend" and recovery[0]["reconnect_ms"] > 0
-    resend = [e for e in sink.of("turn_start") if e["turn"] == "a-test/s1/t3"]
-    assert [e["input_mode"] for e in resend] == ["incremental", "full"]
-    assert sink.of("turn_end", turn="a-test/s1/t3")[0]["error_code"] == "previous_response_not_found"
+    assert len(recovery) == 1 and recovery[0].mode == "full_resend" and recovery[0].reconnect_ms > 0
+    resend = [e for e in sink.of("turn_start") if e.turn == "a-test/s1/t3"]
+    assert [e.input_mode for e in resend] == ["incremental", "full"]
+    assert sink.of("turn_end", turn="a-test/s1/t3")[0].error_code == "previous_response_not_found"
     assert set(completed_per_turn(sink).values()) == {1}
 
 
@@ -112,11 +114,11 @@ def test_turn_cut_mid_stream_is_retried_once_on_the_new_socket(server):
     t.join()
     agent.stop()
     ends = sink.of("turn_end", turn="a-test/s1/t2")
-    assert [e["outcome"] for e in ends] == ["cut", "completed"]
-    assert [e["attempt"] for e in ends] == [1, 2]
+    assert [e.outcome for e in ends] == ["cut", "completed"]
+    assert [e.attempt for e in ends] == [1, 2]
     assert result.ok and result.cache == "store" and result.server_digest == result.client_digest
-    assert sink.of("disconnect")[0]["code"] == 1012 and sink.of("disconnect")[0]["in_flight"] == "a-test/s1/t2"
-    assert sink.of("recovery")[0]["mode"] == "store_hydrate"
+    assert sink.of("disconnect")[0].code == 1012 and sink.of("disconnect")[0].in_flight == "a-test/s1/t2"
+    assert sink.of("recovery")[0].mode == "store_hydrate"
 
 
 def test_full_resend_disabled_loses_the_turn(server):
@@ -130,7 +132,7 @@ def test_full_resend_disabled_loses_the_turn(server):
     (result,) = turns(agent, 1, start=2)
     agent.stop()
     assert not result.ok and result.error_code == "previous_response_not_found"
-    assert sink.of("recovery")[0]["mode"] == "failed"
+    assert sink.of("recovery")[0].mode == "failed"
 
 
 def test_refused_connects_back_off_and_record_each_attempt():
@@ -142,6 +144,6 @@ def test_refused_connects_back_off_and_record_each_attempt():
     wait_until(lambda: sink.of("reconnect_giveup"), 5, message="the agent gives up the sequence")
     agent.stop()
     fails = sink.of("connect_fail")
-    assert len(fails) == 4 and sink.of("reconnect_giveup")[0]["attempts"] == 4
-    delays = [f["retry_in_s"] for f in fails]
+    assert len(fails) == 4 and sink.of("reconnect_giveup")[0].attempts == 4
+    delays = [f.retry_in_s for f in fails]
     assert delays[-1] is None and 0.0375 <= delays[0] <= 0.05 and delays[1] > delays[0]

@@ -50,12 +50,12 @@ def test_headless_run_50_agents_no_failures(tmp_path):
     assert int(rows["turn"]["Request Count"]) >= 200
     assert float(rows["ttft"]["Median Response Time"]) < float(rows["turn"]["Median Response Time"])
     events = list(iter_ledger(tmp_path))
-    agents = {e["agent"] for e in events if e["kind"] == "agent_start"}
+    agents = {e.agent for e in events if e.kind == "agent_start"}
     assert len(agents) == 50
 
 
 def _agents_with_a_completed_turn(run_dir: Path) -> set[str]:
-    return {e["agent"] for e in iter_ledger(run_dir) if e["kind"] == "turn_end" and e.get("outcome") == "completed"}
+    return {e.agent for e in iter_ledger(run_dir) if e.kind == "turn_end" and e.outcome == "completed"}
 
 
 @pytest.mark.timeout(150)
@@ -74,20 +74,20 @@ def test_server_killed_mid_run_every_agent_recovers_by_full_resend(tmp_path):
         server.stop()
     assert proc.returncode in (0, 1), out[-3000:]
     events = list(iter_ledger(tmp_path))
-    disconnected = {e["agent"] for e in events if e["kind"] == "disconnect"}
-    agents = {e["agent"] for e in events if e["kind"] == "agent_start"}
+    disconnected = {e.agent for e in events if e.kind == "disconnect"}
+    agents = {e.agent for e in events if e.kind == "agent_start"}
     assert disconnected == agents and len(agents) == 50  # the kill reached every agent
     last_disconnect = {}
     last_connect = {}
     for e in events:
-        if e["kind"] == "disconnect":
-            last_disconnect[e["agent"]] = max(last_disconnect.get(e["agent"], 0), e["mono"])
-        elif e["kind"] == "connect_ok":
-            last_connect[e["agent"]] = max(last_connect.get(e["agent"], 0), e["mono"])
+        if e.kind == "disconnect":
+            last_disconnect[e.agent] = max(last_disconnect.get(e.agent, 0), e.mono)
+        elif e.kind == "connect_ok":
+            last_connect[e.agent] = max(last_connect.get(e.agent, 0), e.mono)
     assert all(last_connect[a] > last_disconnect[a] for a in agents)
-    recoveries = [e for e in events if e["kind"] == "recovery"]
-    assert {e["agent"] for e in recoveries} == agents
-    assert {e["mode"] for e in recoveries} == {"full_resend"}
+    recoveries = [e for e in events if e.kind == "recovery"]
+    assert {e.agent for e in recoveries} == agents
+    assert {e.mode for e in recoveries} == {"full_resend"}
     report = build_report(tmp_path, run_status={"status": "completed"})
     checks = {c.name: c for c in report.checks}
     assert checks["turns.lost"].observed == 0 and checks["turns.duplicated"].observed == 0

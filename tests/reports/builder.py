@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 import yaml
 
 from reports.ledger import LedgerWriter
+from reports.ledger import schema as ev
 
 T0 = 1000.0  # mono of the test start
 WALL = 1_767_225_600.0 - T0
@@ -52,8 +54,9 @@ class _W:
     def __init__(self, path: Path) -> None:
         self.w = LedgerWriter(path)
 
-    def __call__(self, kind: str, at: float, **kw: object) -> None:
-        self.w.write(kind, mono=T0 + at, t=WALL + T0 + at, **kw)
+    def __call__(self, kind: type[ev.Event], at: float, **kw: Any) -> None:
+        """Write one event of ``kind`` at ``at`` seconds after the test start (its constructor checks the keys)."""
+        self.w.write(kind(mono=T0 + at, t=WALL + T0 + at, **kw))
 
 
 def build(run_dir: Path, sc: Scenario | None = None) -> Path:
@@ -64,20 +67,20 @@ def build(run_dir: Path, sc: Scenario | None = None) -> Path:
     profile = {"name": sc.name, "seed": 7, "users": sc.agents, "checks": sc.checks}
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "profile.resolved.yaml").write_text(yaml.safe_dump(profile))
-    orch("run_start", -0.5, run_id="r1", profile=sc.name, seed=7, target="embedded", digests=sc.digests,
+    orch(ev.RunStart, -0.5, run_id="r1", profile=sc.name, seed=7, target="embedded", digests=sc.digests,
          proxy="embedded", users=sc.agents, duration_s=sc.duration_s)
-    orch("test_start", 0.0, users=sc.agents)
+    orch(ev.TestStart, 0.0, users=sc.agents)
     fid = "drop-all#0"
     fa, fe = sc.fault_at, sc.fault_at + sc.fault_len
-    flt("fault_apply", fa, fault=fid, type="down", share=1.0, start_s=fa, duration_s=sc.fault_len, attributes={})
+    flt(ev.FaultApply, fa, fault=fid, type="down", share=1.0, start_s=fa, duration_s=sc.fault_len, attributes={})
     if sc.fault_error:
-        flt("fault_error", fa + 0.1, fault=fid, type="down", error="toxiproxy: 500")
-    flt("fault_remove", fe, fault=fid, type="down")
+        flt(ev.FaultError, fa + 0.1, fault=fid, type="down", error="toxiproxy: 500")
+    flt(ev.FaultRemove, fe, fault=fid, type="down")
     for i in range(sc.agents):
         _agent(loc, sc, i)
     if not sc.partial:
-        orch("test_stop", sc.duration_s)
-        orch("run_stop", sc.duration_s + 0.5, reason="completed")
+        orch(ev.TestStop, sc.duration_s)
+        orch(ev.RunStop, sc.duration_s + 0.5, reason="completed")
     for w in (orch, loc, flt):
         w.w.close()
     if sc.partial:
@@ -93,9 +96,9 @@ def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read 
     conn_no = 1
     conn = f"{a}/c{conn_no}"
     off = 0.1 * i
-    w("agent_start", off, agent=a)
-    w("connect_attempt", off + 0.01, agent=a, conn=conn, attempt=1, reason="initial")
-    w("connect_ok", off + 0.05, agent=a, conn=conn, attempt=1, reason="initial", duration_ms=40.0)
+    w(ev.AgentStart, off, agent=a)
+    w(ev.ConnectAttempt, off + 0.01, agent=a, conn=conn, attempt=1, reason="initial")
+    w(ev.ConnectOk, off + 0.05, agent=a, conn=conn, attempt=1, reason="initial", duration_ms=40.0)
     last_resp: str | None = None
     cache_next = "miss"
     index = 0
@@ -109,13 +112,13 @@ def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read 
              error_code: str | None = None, cache: str | None = "hit", server_digest: str | None = None) -> str:
         tid = f"{a}/s1/t{index}"
         digest = f"dg-{a}-{index}"
-        w("turn_start", at, agent=a, conn=conn, turn=tid, session=1, index=index, attempt=attempt,
+        w(ev.TurnStart, at, agent=a, conn=conn, turn=tid, session=1, index=index, attempt=attempt,
           input_mode=mode, previous_response_id=prev, input_items=index + 1, input_bytes=100 * (index + 1),
           client_digest=digest)
         rid = f"resp-{a}-{index}-{attempt}"
         if end:
             good = outcome in ("completed", "incomplete")
-            w("turn_end", at + dur / 1000.0, agent=a, conn=conn, turn=tid, attempt=attempt, outcome=outcome,
+            w(ev.TurnEnd, at + dur / 1000.0, agent=a, conn=conn, turn=tid, session=1, index=index, attempt=attempt, outcome=outcome,
               response_id=rid if good else None, error_code=error_code, ttft_ms=ttft if good else None,
               duration_ms=dur, output_tokens=40 if good else 0, input_tokens=100, cached_tokens=80,
               gap_p50_ms=5.0, gap_p99_ms=20.0, tokens_per_s=100.0, client_digest=digest,
@@ -130,7 +133,8 @@ def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read 
             in_flight = None
             if i == 0:
                 turn(dt - 0.2, end=False, prev=last_resp)
-                w("turn_end", dt, agent=a, conn=conn, turn=f"{a}/s1/t{index}", attempt=1, outcome="cut",
+                w(ev.TurnEnd, dt, agent=a, conn=conn, turn=f"{a}/s1/t{index}", session=1, index=index, attempt=1,
+                  outcome="cut",
                   response_id=None, error_code=None, ttft_ms=None, duration_ms=200.0, output_tokens=0,
                   input_tokens=0, cached_tokens=0, gap_p50_ms=None, gap_p99_ms=None, tokens_per_s=None,
                   client_digest=None, server_digest=None, cache=None)
@@ -138,7 +142,7 @@ def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read 
             detected, silent = "eof", 5.0
             if sc.half_open and sc.half_open[0] == a:
                 detected, silent = "ping_timeout", sc.half_open[1]
-            w("disconnect", dt, agent=a, conn=conn, code=1006, closed_by="network", detected=detected,
+            w(ev.Disconnect, dt, agent=a, conn=conn, code=1006, closed_by="network", detected=detected,
               recoverable=True, in_flight=in_flight, silent_ms=silent)
             disconnected = True
             if a in sc.never_reconnect:
@@ -148,23 +152,23 @@ def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read 
             for k in range(1, n + 1):
                 conn_no += 1
                 conn = f"{a}/c{conn_no}"
-                w("connect_attempt", dt + 0.4 + 0.01 * i + (k - 1) * 0.05, agent=a, conn=conn, attempt=k,
+                w(ev.ConnectAttempt, dt + 0.4 + 0.01 * i + (k - 1) * 0.05, agent=a, conn=conn, attempt=k,
                   reason="reconnect")
                 if k < n:
-                    w("connect_fail", dt + 0.41 + (k - 1) * 0.05, agent=a, conn=conn, attempt=k,
+                    w(ev.ConnectFail, dt + 0.41 + (k - 1) * 0.05, agent=a, conn=conn, attempt=k,
                       reason="reconnect", error="refused", status=None, retry_in_s=0.5)
             if a in sc.give_up:
-                w("reconnect_giveup", dt + 1.0, agent=a, attempts=n, error="refused")
+                w(ev.ReconnectGiveup, dt + 1.0, agent=a, attempts=n, error="refused")
                 return
             reconnected_at = dt + rms / 1000.0
-            w("connect_ok", reconnected_at, agent=a, conn=conn, attempt=n, reason="reconnect", duration_ms=40.0)
+            w(ev.ConnectOk, reconnected_at, agent=a, conn=conn, attempt=n, reason="reconnect", duration_ms=40.0)
             pending_recovery = "store_hydrate"
             t = reconnected_at + 0.1
             if i == 0:
                 # retry the cut turn (attempt 2) on the new socket: not lost
                 turn(t, attempt=2, prev=last_resp, cache="store")
                 last_resp = f"resp-{a}-{index}-2"
-                w("recovery", t + 0.4, agent=a, conn=conn, turn=f"{a}/s1/t{index}", mode="store_hydrate",
+                w(ev.Recovery, t + 0.4, agent=a, conn=conn, turn=f"{a}/s1/t{index}", mode="store_hydrate",
                   disconnect_mono=T0 + dt, reconnect_ms=rms, attempts=n)
                 pending_recovery = None
                 index += 1
@@ -189,7 +193,7 @@ def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read 
             if a == sc.failed_recovery:
                 mode_name = "failed"
             rid = turn(t, prev=prev, mode=mode, dur=dur, ttft=ttft, cache="store" if prev else "miss")
-            w("recovery", t + dur / 1000.0, agent=a, conn=conn, turn=f"{a}/s1/t{index}", mode=mode_name,
+            w(ev.Recovery, t + dur / 1000.0, agent=a, conn=conn, turn=f"{a}/s1/t{index}", mode=mode_name,
               disconnect_mono=T0 + sc.fault_at, reconnect_ms=600.0, attempts=1)
             pending_recovery = None
         elif sc.lost == (a, index):
@@ -200,7 +204,7 @@ def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read 
             rid = turn(t, prev=prev, mode=mode, dur=dur, ttft=ttft, cache=cache_next, server_digest=sd)
             cache_next = "hit"
             if sc.duplicated == (a, index):
-                w("turn_end", t + 0.5, agent=a, conn=conn, turn=f"{a}/s1/t{index}", attempt=1,
+                w(ev.TurnEnd, t + 0.5, agent=a, conn=conn, turn=f"{a}/s1/t{index}", session=1, index=index, attempt=1,
                   outcome="completed", response_id=rid, error_code=None, ttft_ms=ttft, duration_ms=dur,
                   output_tokens=40, input_tokens=100, cached_tokens=80, gap_p50_ms=5.0, gap_p99_ms=20.0,
                   tokens_per_s=100.0, client_digest=None, server_digest=None, cache="hit")
@@ -208,6 +212,6 @@ def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read 
         index += 1
         t += 1.0
     if not sc.partial:
-        w("disconnect", sc.duration_s, agent=a, conn=conn, code=1000, closed_by="client", detected="close_frame",
+        w(ev.Disconnect, sc.duration_s, agent=a, conn=conn, code=1000, closed_by="client", detected="close_frame",
           recoverable=False, in_flight=None, silent_ms=1.0)
-        w("agent_stop", sc.duration_s + 0.01, agent=a)
+        w(ev.AgentStop, sc.duration_s + 0.01, agent=a)

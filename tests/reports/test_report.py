@@ -142,14 +142,21 @@ def test_reports_never_import_locust(make_run):
 
 
 def test_lines_of_the_wrong_types_are_reported_not_a_traceback(make_run):
-    # valid JSON, wrong field types (arrays/objects where strings go, a null version): counted, never a crash
+    """Valid JSON with wrong field types: a line missing a required key or with a wrongly typed one is a
+    bad line (counted, named in the notes, left out of every figure); a wrongly typed optional key reads
+    as null. Never a crash."""
     run = make_run()
+    healthy = build_report(run).summary
     with open(run / "ledger" / "locust-20.jsonl", "ab") as fh:
         fh.write(b'{"v":null,"kind":"turn_end","mono":1010.0,"agent":"a1-0","turn":"a1-0/s1/tx","outcome":[]}\n'
-                 b'{"v":1,"kind":"turn_start","mono":1011.0,"agent":"a1-0","turn":"a1-0/s9/t0","session":{}}\n'
+                 b'{"v":1,"kind":"turn_start","t":1,"mono":1011.0,"agent":"a1-0","turn":"a1-0/s9/t0","session":{}}\n'
                  b'{"v":1,"kind":"disconnect","mono":1012.0,"agent":"a1-0","code":[1006],"detected":["ping"]}\n'
-                 b'{"v":1,"kind":"recovery","mono":1013.0,"agent":"a1-0","mode":"failed","turn":7}\n')
+                 b'{"v":1,"kind":"recovery","mono":1013.0,"agent":"a1-0","mode":"failed","turn":7}\n'
+                 b'{"kind":"run_stop","t":1,"mono":1120.6,"reason":"completed","error":5}\n')
     report = build_report(run)
-    assert report.summary.outcomes["[]"] == 1 and ("None", "[1006]") in report.summary.close_codes
-    assert report.summary.integrity.failed_recoveries.examples == ("7",)
+    assert report.bad_lines == 4 and any("4 ledger line(s) could not be parsed" in n for n in report.notes)
+    assert report.summary.outcomes == healthy.outcomes and report.summary.close_codes == healthy.close_codes
+    assert report.summary.integrity == healthy.integrity
+    assert report.summary.events == healthy.events + 1  # the run_stop with a bad optional key still counts
+    assert report.summary.run.stop_error is None
     assert {p.name for p in write_report(report).values()} >= {"report.json", "junit.xml"}

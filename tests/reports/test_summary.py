@@ -37,7 +37,7 @@ def test_summary_is_independent_of_event_order(make_run):
     # per-agent chaining needs per-agent write order; shuffle whole files' order instead of lines
     by_pid: dict[int, list] = {}
     for e in events:
-        by_pid.setdefault(e["pid"], []).append(e)
+        by_pid.setdefault(e.pid, []).append(e)
     reordered = [e for pid in sorted(by_pid, reverse=True) for e in by_pid[pid]]
     a, b = summarize(events), summarize(reordered)
     assert [c.verdict for c in verify(a, Thresholds())] == [c.verdict for c in verify(b, Thresholds())]
@@ -61,8 +61,8 @@ def test_log_histogram_quantiles_are_within_one_percent():
 
 lines = st.one_of(
     st.binary(max_size=40),
-    st.dictionaries(st.sampled_from(["kind", "mono", "agent", "turn", "outcome", "code", "attempt", "fault", "v",
-                                     "session", "detected", "mode", "closed_by"]),
+    st.dictionaries(st.sampled_from(["kind", "mono", "t", "agent", "turn", "outcome", "code", "attempt", "fault", "v",
+                                     "session", "detected", "mode", "closed_by", "users", "error"]),
                     st.one_of(st.none(), st.integers(-3, 3), st.floats(allow_nan=False), st.text(max_size=4),
                               st.sampled_from(["turn_end", "turn_start", "disconnect", "connect_ok", "recovery",
                                                "fault_apply", "completed", "failed", "ping_timeout", "a1-1",
@@ -77,7 +77,21 @@ def test_fuzz_garbage_ledger_lines_never_crash_the_reader_or_verifier(tmp_path_f
     run = tmp_path_factory.mktemp("fuzz")
     (run / "ledger").mkdir()
     (run / "ledger" / "locust-1.jsonl").write_bytes(b"\n".join(x.replace(b"\n", b" ") for x in raw_lines))
+    data = b"\n".join(x.replace(b"\n", b" ") for x in raw_lines)
     stats = LedgerReadStats()
-    s = summarize(iter_ledger(run, stats))
+    events = list(iter_ledger(run, stats))
+    s = summarize(events)
     verify(s, Thresholds())
-    assert stats.lines <= len(raw_lines) + 1
+    lines = data.split(b"\n")
+    if not lines[-1]:
+        lines.pop()  # nothing after the last newline is no line
+    assert stats.lines == len(lines) and stats.bad_lines + len(events) == stats.lines == s.events + stats.bad_lines
+    not_objects = 0
+    for line in lines:
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            obj = None
+        not_objects += not (isinstance(obj, dict) and "kind" in obj)
+    assert stats.bad_lines >= not_objects  # every line that is not an event object is counted bad
+    assert stats.cut_files == (["locust-1.jsonl"] if data and not data.endswith(b"\n") else [])

@@ -1,0 +1,384 @@
+"""Every ledger event kind and its fields, typed: the one contract between writers and readers.
+
+Each kind is a frozen ``msgspec.Struct`` tagged by ``kind``; a JSONL line is one struct encoded as
+JSON (``docs/ledger.md`` is generated from this module). ``t`` and ``mono`` are stamped when an event
+is built unless given; ``pid`` is the writing process. Closed sets of values are ``StrEnum``s, so
+``Outcome.COMPLETED == "completed"`` and the wire format stays plain strings.
+
+msgspec rather than dataclasses + orjson: measured by ``benchmarks/bench_ledger.py`` (encode and
+decode-with-validation per event); the ledger is on the agents' per-turn path.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from typing import Any, Union
+
+import msgspec
+
+__all__ = [
+    "LEDGER_VERSION", "Event", "EVENT_TYPES", "AnyEvent",
+    "TargetKind", "ProxyKind", "StopReason", "ConnectReason", "ClosedBy", "Detector", "InputMode",
+    "Outcome", "CacheOutcome", "RecoveryMode", "CloseCode",
+    "GOOD_OUTCOMES", "FAILED_OUTCOMES", "HALF_OPEN_DETECTORS",
+    "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
+    "AgentStart", "AgentStop", "ConnectAttempt", "ConnectOk", "ConnectFail", "Disconnect", "ReconnectGiveup",
+    "ProtocolError", "TurnStart", "TurnEnd", "Recovery",
+]
+
+LEDGER_VERSION = 1
+
+
+# -- closed value sets ---------------------------------------------------------------------------
+
+class TargetKind(enum.StrEnum):
+    """Where the agents' target runs."""
+
+    EMBEDDED = "embedded"
+    EXTERNAL = "external"
+
+
+class ProxyKind(enum.StrEnum):
+    """Which proxy sits between the agents and the target."""
+
+    EMBEDDED = "embedded"
+    REAL = "real"
+    URL = "url"
+    NONE = "none"
+
+
+class StopReason(enum.StrEnum):
+    """How the run ended."""
+
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+class ConnectReason(enum.StrEnum):
+    """Why a connection was opened."""
+
+    INITIAL = "initial"
+    RECONNECT = "reconnect"
+    ROTATE = "rotate"
+
+
+class ClosedBy(enum.StrEnum):
+    """Which side ended a connection (``network``: neither sent a Close)."""
+
+    SERVER = "server"
+    CLIENT = "client"
+    NETWORK = "network"
+
+
+class Detector(enum.StrEnum):
+    """How the agent noticed a connection was gone."""
+
+    CLOSE_FRAME = "close_frame"
+    EOF = "eof"
+    RESET = "reset"
+    PING_TIMEOUT = "ping_timeout"
+    IDLE_TIMEOUT = "idle_timeout"
+    LIMIT_ERROR = "limit_error"
+    ERROR = "error"
+    ROTATE = "rotate"
+
+
+class InputMode(enum.StrEnum):
+    """``incremental``: new items after ``previous_response_id``; ``full``: the whole history."""
+
+    INCREMENTAL = "incremental"
+    FULL = "full"
+
+
+class Outcome(enum.StrEnum):
+    """How one attempt of a turn ended."""
+
+    COMPLETED = "completed"
+    INCOMPLETE = "incomplete"
+    FAILED = "failed"
+    ERROR = "error"
+    CUT = "cut"
+    STOPPED = "stopped"
+
+
+class CacheOutcome(enum.StrEnum):
+    """Where the server found the previous response: its connection cache, its store, or nowhere."""
+
+    HIT = "hit"
+    STORE = "store"
+    MISS = "miss"
+
+    @classmethod
+    def of(cls, value: object) -> CacheOutcome | None:
+        """The member named by ``value``, or None (a target that reports none, or something else)."""
+        return cls._value2member_map_.get(value) if isinstance(value, str) else None  # type: ignore[return-value]
+
+
+class RecoveryMode(enum.StrEnum):
+    """How a conversation resumed after a reconnect."""
+
+    CACHE_HIT = "cache_hit"
+    STORE_HYDRATE = "store_hydrate"
+    FULL_RESEND = "full_resend"
+    FAILED = "failed"
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the agent records itself (RFC 6455 §7.4.1); others pass through as ints."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS = 1005
+    ABNORMAL = 1006
+
+
+GOOD_OUTCOMES = frozenset({Outcome.COMPLETED, Outcome.INCOMPLETE})
+FAILED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.ERROR})
+HALF_OPEN_DETECTORS = frozenset({Detector.PING_TIMEOUT, Detector.IDLE_TIMEOUT})
+
+
+# -- events ----------------------------------------------------------------------------------------
+
+_PID = os.getpid()
+
+
+def _refresh_pid() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_refresh_pid)
+
+
+def _pid() -> int:
+    return _PID
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    """Keys every event has: ``v`` (schema version), ``t`` (wall, Unix s), ``mono`` (``time.monotonic()``
+    s, comparable across processes of one machine), ``pid`` (the writer process)."""
+
+    v: int = LEDGER_VERSION
+    t: float = msgspec.field(default_factory=time.time)
+    mono: float = msgspec.field(default_factory=time.monotonic)
+    pid: int = msgspec.field(default_factory=_pid)
+
+    @property
+    def kind(self) -> str:
+        """The event kind, as written in the ledger."""
+        return self.__struct_config__.tag  # type: ignore[return-value]
+
+
+# run-level (orchestrator, Locust master)
+
+class RunStart(Event, frozen=True, kw_only=True, tag="run_start"):
+    """The orchestrator starts a run."""
+
+    run_id: str
+    profile: str
+    seed: int | str | None
+    target: TargetKind
+    digests: bool  # the target sends context digests
+    proxy: ProxyKind
+    users: int
+    duration_s: float
+
+
+class TestStart(Event, frozen=True, kw_only=True, tag="test_start"):
+    """Locust starts the test (the time origin of the report)."""
+
+    users: int | None
+
+
+class TestStop(Event, frozen=True, kw_only=True, tag="test_stop"):
+    """Locust stops the test."""
+
+
+class RunStop(Event, frozen=True, kw_only=True, tag="run_stop"):
+    """The run ended; ``error`` holds the text when there is one."""
+
+    reason: StopReason
+    error: str | None = None
+
+
+# faults (the fault schedule, on the Locust master)
+
+class FaultApply(Event, frozen=True, kw_only=True, tag="fault_apply"):
+    """A fault took effect. ``fault`` is its id (``drop-all#0`` for the first repeat); ``type`` the toxic
+    type, ``down`` or a protocol fault (``close``, ``limit``, ``evict``, ``wipe_store``, ``stall``,
+    ``refuse``); ``start_s``/``duration_s`` are planned, relative to the test start."""
+
+    fault: str
+    type: str
+    share: float | None  # 0..1
+    start_s: float
+    duration_s: float
+    attributes: dict[str, Any]
+    call_ms: float | None = None  # how long the backend call took
+    affected: int | None = None  # the server's count, for protocol faults
+
+
+class FaultRemove(Event, frozen=True, kw_only=True, tag="fault_remove"):
+    """A fault was removed (instant faults are removed as they apply)."""
+
+    fault: str
+    type: str
+
+
+class FaultError(Event, frozen=True, kw_only=True, tag="fault_error"):
+    """Applying or removing a fault failed."""
+
+    fault: str
+    type: str
+    error: str
+
+
+# agents (every Locust process)
+
+class AgentStart(Event, frozen=True, kw_only=True, tag="agent_start"):
+    """An agent (one Locust user) starts."""
+
+    agent: str
+
+
+class AgentStop(Event, frozen=True, kw_only=True, tag="agent_stop"):
+    """An agent stops."""
+
+    agent: str
+
+
+class ConnectAttempt(Event, frozen=True, kw_only=True, tag="connect_attempt"):
+    """A WebSocket handshake starts; ``attempt`` is 1-based within one (re)connect sequence."""
+
+    agent: str
+    conn: str
+    attempt: int
+    reason: ConnectReason
+
+
+class ConnectOk(Event, frozen=True, kw_only=True, tag="connect_ok"):
+    """A handshake succeeded."""
+
+    agent: str
+    conn: str
+    attempt: int
+    reason: ConnectReason
+    duration_ms: float
+
+
+class ConnectFail(Event, frozen=True, kw_only=True, tag="connect_fail"):
+    """A handshake failed; ``status`` is the HTTP status of a refused upgrade, ``retry_in_s`` None when
+    giving up."""
+
+    agent: str
+    conn: str
+    attempt: int
+    reason: ConnectReason
+    error: str
+    status: int | None
+    retry_in_s: float | None
+
+
+class Disconnect(Event, frozen=True, kw_only=True, tag="disconnect"):
+    """A connection ended. ``code`` is the close code (1006 when no Close frame; null when the agent
+    killed the socket itself); ``in_flight`` the turn id cut; ``silent_ms`` ms since the last byte."""
+
+    agent: str
+    conn: str
+    code: int | None
+    closed_by: ClosedBy
+    detected: Detector
+    recoverable: bool
+    in_flight: str | None
+    silent_ms: float
+
+
+class ReconnectGiveup(Event, frozen=True, kw_only=True, tag="reconnect_giveup"):
+    """An agent used up its reconnect attempts (it cools down and starts a new sequence)."""
+
+    agent: str
+    attempts: int
+    error: str
+
+
+class ProtocolError(Event, frozen=True, kw_only=True, tag="protocol_error"):
+    """A server frame broke the protocol (the agent ignores it)."""
+
+    agent: str
+    conn: str
+    error: str
+
+
+class TurnStart(Event, frozen=True, kw_only=True, tag="turn_start"):
+    """One attempt of a logical turn is sent. ``client_digest`` is the digest the server should report."""
+
+    agent: str
+    conn: str
+    turn: str
+    session: int
+    index: int
+    attempt: int
+    input_mode: InputMode
+    previous_response_id: str | None
+    input_items: int
+    input_bytes: int
+    client_digest: str | None
+
+
+class TurnEnd(Event, frozen=True, kw_only=True, tag="turn_end"):
+    """One attempt of a turn ended. ``server_digest`` is null for a target without digests; ``cache``
+    null when the target reports none. ``session``/``index`` are null only in ledgers written before
+    they were added."""
+
+    agent: str
+    conn: str | None
+    turn: str
+    session: int | None = None
+    index: int | None = None
+    attempt: int
+    outcome: Outcome
+    response_id: str | None
+    error_code: str | None
+    ttft_ms: float | None
+    duration_ms: float
+    output_tokens: int
+    input_tokens: int
+    cached_tokens: int
+    gap_p50_ms: float | None
+    gap_p99_ms: float | None
+    tokens_per_s: float | None
+    client_digest: str | None
+    server_digest: str | None
+    cache: CacheOutcome | None
+
+
+class Recovery(Event, frozen=True, kw_only=True, tag="recovery"):
+    """The first turn to end after a reconnect, and how the conversation resumed. ``disconnect_mono``
+    is when the disconnect was seen, ``reconnect_ms`` disconnect seen to connect_ok, ``attempts`` the
+    connect attempts it took."""
+
+    agent: str
+    conn: str
+    turn: str
+    mode: RecoveryMode
+    disconnect_mono: float
+    reconnect_ms: float
+    attempts: int
+
+
+#: every kind, in the order docs/ledger.md lists them
+EVENT_TYPES: tuple[type[Event], ...] = (
+    RunStart, TestStart, TestStop, RunStop,
+    FaultApply, FaultRemove, FaultError,
+    AgentStart, AgentStop, ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError,
+    TurnStart, TurnEnd, Recovery,
+)
+AnyEvent = Union[  # noqa: UP007 - msgspec needs a Union object built at runtime
+    RunStart, TestStart, TestStop, RunStop, FaultApply, FaultRemove, FaultError, AgentStart, AgentStop,
+    ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError, TurnStart, TurnEnd,
+    Recovery,
+]

@@ -1,0 +1,27 @@
+"""The facts every check and chart needs, from one pass over the typed ledger.
+
+- ``model``: ``RunSummary`` and its value types;
+- ``summarize``: the pass, dispatching each event kind to one collector per concern:
+  ``run`` (run identity and time frame), ``turns`` (outcomes, tokens, integrity), ``connections``
+  (disconnects and what followed), ``faults`` (fault windows), ``timeline`` (per-second buckets).
+"""
+
+from __future__ import annotations
+
+from reports.summary.connections import FAULT_ATTRIBUTION_TAIL_S
+from reports.summary.model import (
+    CloseKey,
+    Disconnect,
+    Dist,
+    FaultWindow,
+    Finding,
+    Integrity,
+    RecoveryCounts,
+    RunInfo,
+    RunSummary,
+    Second,
+)
+from reports.summary.summarize import summarize
+
+__all__ = ["FAULT_ATTRIBUTION_TAIL_S", "CloseKey", "Dist", "Disconnect", "FaultWindow", "Finding", "Integrity",
+           "RecoveryCounts", "RunInfo", "RunSummary", "Second", "summarize"]
