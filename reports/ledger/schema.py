@@ -21,11 +21,11 @@ import msgspec
 __all__ = [
     "LEDGER_VERSION", "Event", "EVENT_TYPES", "AnyEvent",
     "TargetKind", "ProxyKind", "StopReason", "ConnectReason", "ClosedBy", "Detector", "InputMode",
-    "Outcome", "CacheOutcome", "RecoveryMode", "CloseCode",
+    "Outcome", "CacheOutcome", "RecoveryMode", "LossCause", "CloseCode",
     "GOOD_OUTCOMES", "FAILED_OUTCOMES", "HALF_OPEN_DETECTORS",
     "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
     "AgentStart", "AgentStop", "ConnectAttempt", "ConnectOk", "ConnectFail", "Disconnect", "ReconnectGiveup",
-    "ProtocolError", "TurnStart", "TurnEnd", "Recovery",
+    "ProtocolError", "TurnStart", "TurnEnd", "TurnAbandon", "Recovery",
 ]
 
 LEDGER_VERSION = 1
@@ -124,6 +124,17 @@ class RecoveryMode(enum.StrEnum):
     STORE_HYDRATE = "store_hydrate"
     FULL_RESEND = "full_resend"
     FAILED = "failed"
+
+
+class LossCause(enum.StrEnum):
+    """Why an agent gave a turn up (``turn_abandon``): the turn is lost, and this says how."""
+
+    CUT_RETRIES_EXHAUSTED = "cut_retries_exhausted"  # cut in flight on every attempt the retry policy allows
+    RETRY_DISABLED = "retry_disabled"  # cut in flight, and the policy allows no retry
+    FULL_RESEND_DISABLED = "full_resend_disabled"  # previous_response_not_found, and no full resend allowed
+    ERROR = "error"  # the server answered with an error event
+    FAILED = "failed"  # response.failed
+    NO_CONNECTION = "no_connection"  # no socket within the turn timeout
 
 
 class CloseCode(enum.IntEnum):
@@ -240,9 +251,10 @@ class FaultError(Event, frozen=True, kw_only=True, tag="fault_error"):
 # agents (every Locust process)
 
 class AgentStart(Event, frozen=True, kw_only=True, tag="agent_start"):
-    """An agent (one Locust user) starts."""
+    """An agent (one Locust user) starts; ``index`` is its global 1-based index in the run (``agent-0001``)."""
 
     agent: str
+    index: int | None = None
 
 
 class AgentStop(Event, frozen=True, kw_only=True, tag="agent_stop"):
@@ -370,15 +382,27 @@ class Recovery(Event, frozen=True, kw_only=True, tag="recovery"):
     attempts: int
 
 
+class TurnAbandon(Event, frozen=True, kw_only=True, tag="turn_abandon"):
+    """The agent gives a turn up: no further attempt will be made, the turn is lost, ``cause`` says how."""
+
+    agent: str
+    turn: str
+    session: int
+    index: int
+    attempts: int  # attempts made, the first included
+    cause: LossCause
+    error_code: str | None = None
+
+
 #: every kind, in the order docs/ledger.md lists them
 EVENT_TYPES: tuple[type[Event], ...] = (
     RunStart, TestStart, TestStop, RunStop,
     FaultApply, FaultRemove, FaultError,
     AgentStart, AgentStop, ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError,
-    TurnStart, TurnEnd, Recovery,
+    TurnStart, TurnEnd, TurnAbandon, Recovery,
 )
 AnyEvent = Union[  # noqa: UP007 - msgspec needs a Union object built at runtime
     RunStart, TestStart, TestStop, RunStop, FaultApply, FaultRemove, FaultError, AgentStart, AgentStop,
     ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError, TurnStart, TurnEnd,
-    Recovery,
+    TurnAbandon, Recovery,
 ]
