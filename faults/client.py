@@ -6,6 +6,9 @@
 2. a ``toxiproxy-server`` binary on ``PATH``, started on a free loopback port;
 3. the embedded server (``python -m faults``), started in its own process.
 
+Started servers are :class:`~faults.child.Child` processes (a ready wait with a timeout, a clear
+error, terminate-then-kill); they run from the installed package, never from a source path.
+
 HTTP goes through toxiproxy-python's ``APIConsumer`` (a per-client subclass, since the library
 keeps its endpoint in class attributes), with a timeout on every call. The client fills the
 library's gaps itself: toxic update, ``version()`` parsing, 500s raised as errors. Every failure
@@ -20,24 +23,23 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from toxiproxy.api import APIConsumer
 
+from .child import Child, ChildStartError
 from .errors import BackendError, RemoteTargetError, ToxiproxyError, Unavailable
 from .loopback import is_loopback
 
 __all__ = ["FaultClient", "DownTimer", "is_loopback"]
 
 DEFAULT_TIMEOUT_S = 5.0
-START_TIMEOUT_S = 20.0
 
 
 def _free_port() -> int:
@@ -83,11 +85,10 @@ class DownTimer:
 
 
 class FaultClient:
-    """A Toxiproxy API client with timeouts; owns the server process it started, if any."""
+    """A Toxiproxy API client with timeouts; owns the server process (``Child``) it started, if any."""
 
     def __init__(self, url: str, *, backend: str = "url", timeout: float = DEFAULT_TIMEOUT_S,
-                 allow_remote: bool = False, process: subprocess.Popen[bytes] | None = None,
-                 log: IO[bytes] | None = None) -> None:
+                 allow_remote: bool = False, child: Child | None = None) -> None:
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if not parts.hostname or not parts.port:
             raise BackendError(f"Toxiproxy URL {url!r}: expected http://HOST:PORT")
@@ -97,8 +98,7 @@ class FaultClient:
         self.backend = backend
         self.timeout = timeout
         self.allow_remote = allow_remote
-        self._process = process
-        self._log = log
+        self._child = child
         self._api: type[APIConsumer] = type("APIConsumer", (APIConsumer,),
                                             {"host": parts.hostname, "port": parts.port})
 
@@ -114,58 +114,51 @@ class FaultClient:
             return client
         binary = shutil.which("toxiproxy-server")
         if binary:
-            return cls._spawn([binary, "-host", "127.0.0.1", "-port", "{port}"], "binary", log_path, timeout)
+            return cls._start_binary(binary, log_path, timeout)
         return cls.start_embedded(seed=seed, log_path=log_path, workers=workers, timeout=timeout)
 
     @classmethod
     def start_embedded(cls, *, seed: int | None = None, log_path: str | None = None, workers: int = 1,
                        timeout: float = DEFAULT_TIMEOUT_S) -> FaultClient:
-        """Start ``python -m faults`` on a free loopback port and wait for ``/version``."""
-        args = [sys.executable, "-m", "faults", "--host", "127.0.0.1", "--port", "{port}",
-                "--workers", str(workers)]
+        """Start ``python -m faults`` on a port it picks itself; ready once it says where and answers."""
+        from .server import READY  # the embedded server's own ready line (imported only to start one)
+
+        argv = [sys.executable, "-m", "faults", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers)]
         if seed is not None:
-            args += ["--seed", str(seed)]
-        return cls._spawn(args, "embedded", log_path, timeout)
+            argv += ["--seed", str(seed)]
+        try:
+            child = Child.start("embedded Toxiproxy", argv, ready=READY, log_path=log_path)
+        except ChildStartError as exc:
+            raise BackendError(str(exc)) from None
+        client = cls(f"http://{child.ready_line.removeprefix(READY)}", backend="embedded", timeout=timeout,
+                     child=child)
+        try:
+            client.version()
+        except ToxiproxyError:
+            client.close()
+            raise
+        return client
 
     @classmethod
-    def _spawn(cls, template: list[str], backend: str, log_path: str | None, timeout: float) -> FaultClient:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        last = ""
+    def _start_binary(cls, binary: str, log_path: str | None, timeout: float) -> FaultClient:
+        """A ``toxiproxy-server`` prints no ready line: pick a port, poll ``/version``."""
+        last: ChildStartError | None = None
         for _ in range(3):  # a free port can be taken between probe and bind; retry
             port = _free_port()
-            log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-            proc = subprocess.Popen([a.replace("{port}", str(port)) for a in template], stdout=log,
-                                    stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
-                                    stdin=subprocess.DEVNULL, env=env, cwd=root)
-            client = cls(f"http://127.0.0.1:{port}", backend=backend, timeout=timeout, process=proc,
-                         log=log if log_path else None)
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    client.version()
-                    return client
-                except ToxiproxyError as exc:
-                    last = str(exc)
-                    time.sleep(0.05)
-            client.close()
-            last = last or f"exited with {proc.returncode}"
-        raise BackendError(f"could not start {backend} Toxiproxy ({template[0]}): {last}")
+            client = cls(f"http://127.0.0.1:{port}", backend="binary", timeout=timeout)
+            try:
+                client._child = Child.start("toxiproxy-server", [binary, "-host", "127.0.0.1", "-port", str(port)],
+                                            probe=client.version, log_path=log_path)
+                return client
+            except ChildStartError as exc:
+                last = exc
+        raise BackendError(str(last))
 
     def close(self) -> None:
         """Stop the server this client started (nothing for ``TOXIPROXY_URL``)."""
-        proc, self._process = self._process, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        child, self._child = self._child, None
+        if child is not None:
+            child.close()
 
     def __enter__(self) -> FaultClient:
         return self

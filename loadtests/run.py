@@ -4,7 +4,9 @@
 embedded proxy, Locust headless), creates the proxy route, lets the Locust master play the fault
 schedule from the test's real start, shows progress, and shuts everything down cleanly, also on
 Ctrl-C. It leaves ``runs/<UTC time>-<name>/`` with the resolved profile, the ledger, Locust's CSV and
-HTML, the component logs and ``run.json``; the report is built from that directory alone.
+HTML, the component logs (``logs/orchestrator.log`` holds the traceback of an unexpected error) and
+``run.json``; the report is built from that directory alone. Children start through
+:class:`faults.child.Child` and are tied to this process's life where the platform allows.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +28,7 @@ from urllib.parse import urlsplit
 import orjson
 import yaml
 
+from faults.child import Child, parent_death_hook
 from faults.client import FaultClient
 from reports.ledger import LedgerWriter
 from reports.ledger import schema as ev
@@ -39,6 +43,7 @@ __all__ = ["RunResult", "run_profile", "make_run_dir", "ReferenceServer"]
 
 PROXY_NAME = "agentsoak"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+ORCHESTRATOR_LOG = "orchestrator.log"  # in <run>/logs/: tracebacks of what broke the run
 
 
 @dataclass(frozen=True)
@@ -66,43 +71,33 @@ def make_run_dir(profile: Profile, base: str | os.PathLike[str] | None = None) -
 class ReferenceServer:
     """The embedded reference server in its own process, on a free loopback port."""
 
-    def __init__(self, args: list[str], log: TextIO | int = subprocess.DEVNULL, *, port: int = 0) -> None:
+    def __init__(self, args: list[str], log_path: str | os.PathLike[str] | None = None, *, port: int = 0) -> None:
         self.args = list(args)
-        self.log = log
+        self.log_path = log_path
         self._spawn(port)
 
     def _spawn(self, port: int) -> None:
-        self.proc = subprocess.Popen(
+        self.child = Child.start(
+            "reference server",
             [sys.executable, "-m", "loadtests.server", "--host", "127.0.0.1", "--port", str(port), *self.args],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True,
+            ready="listening on http://", log_path=self.log_path, new_session=True,
         )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()  # the server's first line: "listening on http://…"
-        if "listening on" not in line:
-            self.stop()
-            raise RuntimeError(f"reference server did not start (said {line!r}); see logs/server.log")
-        self.http_url = line.rsplit(" ", 1)[-1].rstrip("/")
+        self.proc = self.child.proc
+        self.http_url = self.child.ready_line.rsplit(" ", 1)[-1].rstrip("/")
         self.port = int(self.http_url.rsplit(":", 1)[-1])
         self.url = f"ws://127.0.0.1:{self.port}{RESPONSES_PATH}"
 
     def kill(self) -> None:
         """SIGKILL: every socket drops with no Close frame."""
-        self.proc.kill()
-        self.proc.wait(5)
+        self.child.kill()
 
     def restart(self) -> None:
         """Start a fresh process on the same port (empty caches and store)."""
-        self.stop()
+        self.child.close()
         self._spawn(self.port)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        self.child.close()
 
 
 def server_args(profile: Profile) -> list[str]:
@@ -149,7 +144,9 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
         except KeyboardInterrupt:
             status, error = "interrupted", "stopped by the user (Ctrl-C)"
         except Exception as exc:  # noqa: BLE001 - a broken run is reported, not raised
-            status, error = "error", f"{type(exc).__name__}: {exc}"
+            status, error = "error", f"{type(exc).__name__}: {exc}; traceback in logs/{ORCHESTRATOR_LOG}"
+            with open(run_dir / "logs" / ORCHESTRATOR_LOG, "a") as log:
+                traceback.print_exc(file=log)
         finally:
             signal.signal(signal.SIGTERM, old_term)
     ledger(ev.RunStop(reason=ev.StopReason(status), error=error))
@@ -164,8 +161,7 @@ def _start_target(profile: Profile, run_dir: Path, stack: contextlib.ExitStack) 
     if profile.target.kind == "external":
         assert profile.target.url is not None
         return urlsplit(profile.target.url).netloc, None
-    log = stack.enter_context(open(run_dir / "logs" / "server.log", "w"))  # noqa: SIM115
-    server = ReferenceServer(server_args(profile), log)
+    server = ReferenceServer(server_args(profile), run_dir / "logs" / "server.log")
     stack.callback(server.stop)
     return f"127.0.0.1:{server.port}", server.http_url
 
@@ -229,7 +225,8 @@ def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str
     env = dict(os.environ)
     env.pop("TOXIPROXY_URL", None)  # the master gets the proxy API explicitly
     with open(run_dir / "logs" / "locust.out", "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=parent_death_hook())
         tail = LedgerTail(run_dir / "ledger")
         windows = profile.plan()
         started = time.monotonic()

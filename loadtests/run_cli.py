@@ -1,14 +1,15 @@
-"""``agentsoak run PROFILE`` and ``agentsoak demo``: a whole scenario in one command."""
+"""``agentsoak run PROFILE``, ``agentsoak demo`` and ``agentsoak profiles``: scenarios in one command."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-__all__ = ["register_cli", "SHIPPED_PROFILES"]
+from tabulate import tabulate
 
-SHIPPED_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+from .catalog import resolve_profile, shipped_profiles
+
+__all__ = ["register_cli"]
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -18,17 +19,24 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "headless, play the fault timeline, write runs/<UTC>-<name>/ and print the report. "
         "Exit 0 when every check passes, 1 when a check fails, 2 when the run itself broke.",
     )
-    run.add_argument("profile", help="a YAML profile, e.g. profiles/smoke.yaml")
+    run.add_argument("profile", help="a YAML profile file, or a shipped profile's name (see `agentsoak profiles`)")
     _common(run)
     run.set_defaults(func=_cmd_run)
 
     demo = subparsers.add_parser(
         "demo", help="run the shipped smoke profile against the embedded defaults",
-        description="Runs profiles/smoke.yaml: the reference server and the embedded Toxiproxy on 127.0.0.1, "
+        description="Runs the shipped smoke profile: the reference server and the embedded Toxiproxy on 127.0.0.1, "
         "200 agents for about 60 s with a latency window and a mass drop, then prints the report.",
     )
     _common(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    listing = subparsers.add_parser(
+        "profiles", help="list the shipped profiles",
+        description="The profiles shipped with agentsoak, each with the first line of its header comment. "
+        "`agentsoak run NAME` and `agentsoak validate NAME` take these names.",
+    )
+    listing.set_defaults(func=_cmd_profiles)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +49,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    args.profile = str(SHIPPED_PROFILES / "smoke.yaml")
+    args.profile = "smoke"
     return _cmd_run(args)
+
+
+def _cmd_profiles(_args: argparse.Namespace) -> int:
+    print(tabulate([(p.name, p.summary) for p in shipped_profiles()], tablefmt="plain"))
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -52,7 +65,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .run import make_run_dir, run_profile
 
     try:
-        profile = load_profile(args.profile, args.overrides, allow_remote=args.allow_remote)
+        profile = load_profile(resolve_profile(args.profile), args.overrides, allow_remote=args.allow_remote)
     except ProfileError as exc:
         print(f"agentsoak: {exc}", file=sys.stderr)
         return 2

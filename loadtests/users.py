@@ -21,9 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 from locust import User, task
 
 from .agent import Agent, AgentStopped, ReconnectPolicy, TransportConfig
-from .hooks import sink_for
 from .profile.model import AgentConfig, IntRange, ThinkTime
 from .protocol import Conversation
+from .run_state import sink_for
 from .transport_config import TRANSPORT_DEFAULTS
 from .workload import TOOLS, filler_text
 

@@ -24,13 +24,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("loadtests", "faults", "reports")
 
-# Cycles that exist today and are being removed in parallel work. Each entry is the exact set of
-# modules of one strongly connected component. The integrator empties this list; any other cycle,
-# or a known one that grows, fails the test.
-KNOWN_CYCLES: list[frozenset[str]] = [
-    frozenset({"loadtests.hooks", "loadtests.users"}),
-]
-
 
 @dataclass(frozen=True)
 class Edge:
@@ -194,16 +187,7 @@ def test_no_import_cycles():
     modules, edges = import_graph()
     succ = runtime_succ(modules, edges)
     comps = strongly_connected(list(modules), succ)
-    new = [c for c in comps if frozenset(c) not in KNOWN_CYCLES]
-    assert not new, "import cycles:\n" + "\n".join(cycle_path(c, succ, edges) for c in new)
-
-
-@pytest.mark.parametrize("known", KNOWN_CYCLES, ids=lambda c: sorted(c)[0])
-def test_known_cycles_are_still_there(known):
-    """Once a known cycle is gone, its allow-list entry must go too (so it cannot come back unseen)."""
-    modules, edges = import_graph()
-    comps = strongly_connected(list(modules), runtime_succ(modules, edges))
-    assert sorted(known) in comps, f"{sorted(known)} is no longer a cycle: remove it from KNOWN_CYCLES"
+    assert not comps, "import cycles:\n" + "\n".join(cycle_path(c, succ, edges) for c in comps)
 
 
 def _top(target: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from tabulate import tabulate
 
 from faults.schedule import FaultWindow
+from loadtests.catalog import resolve_profile
 from loadtests.profile import Profile, ProfileError, load_profile
 from loadtests.profile.fields import format_duration
 
@@ -48,7 +49,7 @@ def run_validate(args: argparse.Namespace, *, out: TextIO | None = None, err: Te
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        profile = load_profile(args.profile, args.overrides, allow_remote=args.allow_remote)
+        profile = load_profile(resolve_profile(args.profile), args.overrides, allow_remote=args.allow_remote)
     except ProfileError as exc:
         print(f"error: {exc}", file=err)
         return 2

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from faults.child import Child
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 15.0
@@ -47,21 +46,26 @@ def server_argv(flags: dict[str, Any]) -> list[str]:
 
 
 class ServerProcess:
-    """A reference server subprocess on 127.0.0.1."""
+    """A reference server subprocess on 127.0.0.1 (a :class:`faults.child.Child`, one log across restarts)."""
 
     def __init__(self, flags: dict[str, Any], *, env: dict[str, str] | None = None) -> None:
         self.flags = dict(flags)
         self.env = env
         self.port: int = int(self.flags.pop("port", 0))
         self.host: str = str(self.flags.pop("host", "127.0.0.1"))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="agentsoak-server-", suffix=".log", delete=False)
+        self.child: Child | None = None
+        fd, self.log_path = tempfile.mkstemp(prefix="agentsoak-server-", suffix=".log")
+        os.close(fd)
 
     @classmethod
     def start(cls, *, env: dict[str, str] | None = None, **flags: Any) -> ServerProcess:
         server = cls(flags, env=env)
         server._spawn()
         return server
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return None if self.child is None else self.child.proc
 
     @property
     def url(self) -> str:
@@ -74,56 +78,25 @@ class ServerProcess:
     def _spawn(self) -> None:
         argv = [sys.executable, "-m", "loadtests.server", "--host", self.host, "--port", str(self.port)]
         argv += server_argv(self.flags)
-        env = dict(os.environ if self.env is None else self.env)
-        env.setdefault("PYTHONPATH", str(REPO))
-        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=self._log, env=env)
-        line = self._first_line()
-        if not line.startswith("listening on http://"):
-            self.kill()
-            raise RuntimeError(f"server did not start: {line!r}\n{self.log_text()}")
-        self.port = int(line.rsplit(":", 1)[1])
-
-    def _first_line(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return buf.decode(errors="replace")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:  # the process exited
-                    break
-                buf += chunk
-        return buf.split(b"\n", 1)[0].decode(errors="replace").strip()
+        self.child = Child.start("reference server", argv, ready="listening on http://", log_path=self.log_path,
+                                 timeout=START_TIMEOUT_S, env=self.env)
+        self.port = int(self.child.ready_line.rsplit(":", 1)[1])
 
     def log_text(self) -> str:
-        return Path(self._log.name).read_text(errors="replace")
+        return Path(self.log_path).read_text(errors="replace")
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM (graceful: live sockets get Close 1001), then SIGKILL if needed."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return self.kill()
+        return None if self.child is None else self.child.stop(timeout)
 
     def kill(self) -> int | None:
         """SIGKILL: every socket drops without a Close frame."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.kill()
-        return self.proc.wait(5)
+        return None if self.child is None else self.child.kill()
 
     def restart(self) -> ServerProcess:
         """Stop and start again on the same port (a fresh store and fresh connection state)."""
-        self.stop()
+        if self.child is not None:
+            self.child.close()
         self._spawn()
         return self
 
@@ -140,11 +113,10 @@ class ServerProcess:
             return exc.code, json.loads(exc.read() or b"{}")
 
     def close(self) -> None:
-        self.kill()
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._log.close()
-        Path(self._log.name).unlink(missing_ok=True)
+        if self.child is not None:
+            self.child.kill()
+            self.child.close()
+        Path(self.log_path).unlink(missing_ok=True)
 
     def __enter__(self) -> ServerProcess:
         return self

@@ -1,0 +1,77 @@
+"""What one Locust environment of this process holds for agentsoak; registers no listener.
+
+Users and hooks both read it (users for the event sink, hooks for the profile and the fault
+schedule), so neither imports the other for it. The state is made on first use from the
+environment's parsed options: a ledger file in ``--agentsoak-run-dir`` (``<role>-<pid>.jsonl``), or
+memory without one, and the resolved profile of ``--agentsoak-profile``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reports.ledger import LedgerWriter
+
+from .profile import load_profile
+from .sink import EventSink, MemorySink
+
+if TYPE_CHECKING:
+    from faults.schedule import FaultSchedule
+
+    from .profile import Profile
+
+__all__ = ["RunState", "profile_for", "release", "runner_kind", "sink_for", "state_for"]
+
+
+@dataclass
+class RunState:
+    """One environment's sink, profile and (master or local runner, while the test runs) fault schedule.
+
+    Not frozen: ``schedule`` lives from ``test_start`` to ``test_stop``.
+    """
+
+    sink: EventSink
+    profile: Profile | None
+    schedule: FaultSchedule | None = None
+
+
+_STATES: dict[int, RunState] = {}
+
+
+def runner_kind(environment: Any) -> str:
+    """``MasterRunner``, ``WorkerRunner``, ``LocalRunner`` or ``NoneType`` before a runner exists."""
+    return type(getattr(environment, "runner", None)).__name__
+
+
+def state_for(environment: Any) -> RunState:
+    """The state of ``environment`` in this process, made on first use."""
+    state = _STATES.get(id(environment))
+    if state is None:
+        opts = environment.parsed_options
+        run_dir = getattr(opts, "agentsoak_run_dir", None)
+        if run_dir:
+            role = "master" if runner_kind(environment) == "MasterRunner" else "locust"
+            sink: EventSink = LedgerWriter(os.path.join(run_dir, "ledger", f"{role}-{os.getpid()}.jsonl"))
+        else:
+            sink = MemorySink()
+        path = getattr(opts, "agentsoak_profile", None)
+        profile = load_profile(path, allow_remote=True) if path else None  # the orchestrator vetted it
+        state = _STATES[id(environment)] = RunState(sink=sink, profile=profile)
+    return state
+
+
+def release(environment: Any) -> RunState | None:
+    """Forget ``environment``'s state and return it (the caller closes its sink)."""
+    return _STATES.pop(id(environment), None)
+
+
+def sink_for(environment: Any) -> EventSink:
+    """The sink of this process for ``environment``: its ledger file, or memory without a run dir."""
+    return state_for(environment).sink
+
+
+def profile_for(environment: Any) -> Profile | None:
+    """The run's profile for this environment, or None when Locust runs without one."""
+    return state_for(environment).profile
