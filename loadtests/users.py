@@ -89,10 +89,14 @@ class AgentUser(User):
             full_resend=self.full_resend, stream_retry=self.stream_retry,
         )
 
-    def on_start(self) -> None:
+    def claim_index(self) -> None:
+        """Take the next global index; it names the agent and seeds its random streams."""
         self.index = next_index(self.environment)
         self.agent_id = agent_name(self.index)
         self.rngs = AgentRandom(getattr(self.environment.parsed_options, "seed", None), self.index)
+
+    def on_start(self) -> None:
+        self.claim_index()
         self.agent = Agent(self.agent_id, self.transport_config(), sink_for(self.environment), index=self.index,
                            on_request=self._fire, rngs=self.rngs, conversation_factory=self.new_conversation)
         self.agent.start(wait=self.connect_timeout)
