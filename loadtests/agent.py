@@ -9,10 +9,14 @@ declares a silent socket dead (the only way to see a half-open one).
 
 The task side calls :meth:`Agent.run_turn`. It sends, waits for the result, and recovers:
 
-- a turn **cut** by a dead socket is retried once on the new socket (its output was discarded, the
-  history untouched, so the retry neither loses nor duplicates anything);
+- a turn **cut** by a dead socket is retried on the new socket by the :class:`StreamRetryPolicy` (the
+  Codex CLI's: up to 5 retries, 200 ms × 2^(n-1) × U(0.9, 1.1) apart); its output was discarded, the
+  history untouched, so a retry neither loses nor duplicates anything;
 - ``previous_response_not_found`` starts a new chain with the full local history (spec §7.2);
 - ``websocket_connection_limit_reached`` as a reply means the create was not run: reconnect, retry.
+
+A turn given up writes ``turn_abandon`` with its :class:`~reports.ledger.schema.LossCause`. Random
+draws (backoff and retry jitter) come from the agent's own streams (:mod:`loadtests.agent_random`).
 
 Every step goes to the sink as a ledger event (docs/ledger.md). The module never imports locust: the
 user class passes a ``on_request`` callback that fires Locust's ``request`` event.
@@ -20,7 +24,6 @@ user class passes a ``on_request`` callback that fires Locust's ``request`` even
 
 from __future__ import annotations
 
-import random
 import socket
 import struct
 import threading
@@ -34,6 +37,7 @@ import websocket
 from reports.ledger import schema as ev
 from reports.quantile import nearest_rank
 
+from .agent_random import AgentRandom, Purpose
 from .protocol import (
     RECOVERABLE_CLOSE_CODES,
     Conversation,
@@ -44,15 +48,25 @@ from .protocol import (
     TurnResult,
 )
 from .sink import EventSink
-from .transport_config import ReconnectPolicy, TransportConfig
+from .transport_config import ReconnectPolicy, StreamRetryPolicy, TransportConfig
 
-__all__ = ["ReconnectPolicy", "TransportConfig", "Agent", "AgentStopped", "RequestCallback"]
+__all__ = ["ReconnectPolicy", "StreamRetryPolicy", "TransportConfig", "Agent", "AgentStopped", "NoConnection",
+           "RequestCallback"]
 
 RequestCallback = Callable[..., None]  # (request_type, name, response_time, response_length, exception)
 
 
 class AgentStopped(Exception):
     """The agent was stopped while a call was waiting."""
+
+
+class NoConnection(Exception):
+    """No socket opened within the turn timeout; the turn was abandoned (``no_connection``)."""
+
+
+# what follows an attempt that did not end the turn (see Agent._next_step)
+_RETRY_CUT, _RESEND_FULL, _RETRY_LIMIT = object(), object(), object()
+_FINAL_OUTCOMES = frozenset({ev.Outcome.COMPLETED, ev.Outcome.INCOMPLETE, ev.Outcome.STOPPED})
 
 
 @dataclass
@@ -78,14 +92,18 @@ class _Outage:
 class Agent:
     """One simulated agent: a socket, a conversation, reconnect and recovery."""
 
-    def __init__(self, agent_id: str, config: TransportConfig, sink: EventSink, *,
-                 on_request: RequestCallback | None = None, rng: random.Random | None = None,
+    def __init__(self, agent_id: str, config: TransportConfig, sink: EventSink, *, index: int | None = None,
+                 on_request: RequestCallback | None = None, rngs: AgentRandom | None = None,
                  conversation_factory: Callable[[], Conversation] = Conversation) -> None:
+        """``index`` is the agent's global 1-based index; ``rngs`` its random streams (default: seed None)."""
         self.id = agent_id
+        self.agent_index = index
         self.config = config
         self.sink = sink
         self.on_request = on_request or (lambda *a, **k: None)
-        self.rng = rng or random.Random()
+        rngs = rngs or AgentRandom(None, index or 0)
+        self._backoff_rng = rngs(Purpose.RECONNECT)
+        self._retry_rng = rngs(Purpose.STREAM_RETRY)
         self._new_conversation = conversation_factory
         self.conversation = conversation_factory()
         self._lock = threading.RLock()
@@ -98,12 +116,13 @@ class Agent:
         self._outage: _Outage | None = None
         self._session = 0  # identity of the turn in flight, for its turn_end (one turn at a time)
         self._index = 0
+        self._last_end: tuple[str, ev.Outcome] | None = None  # (turn, outcome) of the last turn_end written
         self._supervisor: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, wait: float | None = None) -> bool:
         """Start connecting in the background; with ``wait``, block up to that long for the first socket."""
-        self.sink(ev.AgentStart(agent=self.id))
+        self.sink(ev.AgentStart(agent=self.id, index=self.agent_index))
         self._supervisor = threading.Thread(target=self._supervise, name=f"agent-{self.id}", daemon=True)
         self._supervisor.start()
         if wait is not None:
@@ -158,7 +177,7 @@ class Agent:
         (that wait is what spreads a reconnect storm); the very first connect of an agent does not."""
         policy = self.config.reconnect
         attempt = 0
-        wait = policy.delay(1, self.rng) if reason == "reconnect" else 0.0  # initial and rotate go at once
+        wait = policy.delay(1, self._backoff_rng) if reason == "reconnect" else 0.0  # initial and rotate go at once
         while not self._stopped.is_set():
             if wait > 0 and self._stopped.wait(wait):
                 return None
@@ -173,7 +192,7 @@ class Agent:
                 status = getattr(exc, "status_code", None)
                 retries_used = attempt if reason == "reconnect" else attempt - 1
                 giving_up = retries_used >= policy.max_retries
-                wait = max(policy.delay(retries_used + 1, self.rng), _retry_after(exc) or 0.0)
+                wait = max(policy.delay(retries_used + 1, self._backoff_rng), _retry_after(exc) or 0.0)
                 self.sink(ev.ConnectFail(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason),
                                        error=_describe(exc), status=status, retry_in_s=None if giving_up else wait))
                 self.on_request("WS", "connect", (time.monotonic() - started) * 1000.0, 0, exc)
@@ -353,56 +372,123 @@ class Agent:
                  metadata: dict[str, Any] | None = None) -> TurnResult:
         """Run one logical turn to its end, recovering across reconnects; returns the final result.
 
-        The returned result is ``ok`` when the turn completed. Otherwise the turn is lost, and the
-        ledger says why (``turn_end`` outcomes). Raises AgentStopped when the agent stops meanwhile.
+        The returned result is ``ok`` when the turn completed. Otherwise the turn is lost: the ledger
+        holds its ``turn_end`` outcomes and one ``turn_abandon`` saying why.
+
+        Every ``turn_start`` gets a ``turn_end``: when the turn is interrupted (the agent stops, or
+        Locust kills the user greenlet with ``GreenletExit`` at the end of the test), wherever it was
+        (in flight, waiting out a retry delay, waiting for a socket), it ends ``stopped``.
+
+        Raises:
+            AgentStopped: the agent was stopped before or during the turn (no turn starts once stopped).
+            NoConnection: no socket opened within the turn timeout (the turn is abandoned).
         """
-        attempt, full, cut_retries = 1, False, 0
-        while True:
-            if not self.wait_connected(self.config.turn_timeout):
-                raise AgentStopped(f"{self.id}: no connection within {self.config.turn_timeout:.0f}s")
-            with self._lock:
-                link = self._link
-                if link is None:
-                    continue
-                self._session, self._index = session, index
-                request = self.conversation.begin_turn(new_items, time.monotonic(), turn_id=turn_id,
-                                                       attempt=attempt, full=full, metadata=metadata)
-                self._turn_done.clear()
-                self._turn_result = None
-            self.sink(ev.TurnStart(agent=self.id, conn=link.conn_id, turn=turn_id, session=session, index=index,
-                                   attempt=attempt, input_mode=ev.InputMode(request.input_mode),
-                                   previous_response_id=request.message.previous_response_id,
-                                   input_items=request.input_items, input_bytes=request.input_bytes,
-                                   client_digest=request.client_digest))
-            try:
-                link.ws.send(request.text)
-            except (OSError, websocket.WebSocketException):
-                pass  # the reader sees the dead socket and cuts the turn
-            if not self._turn_done.wait(self.config.turn_timeout):
-                self._kill(link, "idle_timeout")
-                self._turn_done.wait(5.0)
-            result = self._turn_result
-            if result is None:
+        attempt, full, retries, finished = 0, False, 0, False
+        try:
+            while True:
                 if self._stopped.is_set():
                     raise AgentStopped(self.id)
-                continue
-            if self._stopped.is_set():
-                # A turn that completed just as the agent stopped still counts; a cut one was recorded
-                # as "stopped" and is no failure.
-                if result.ok:
-                    self._fire_turn(result)
-                raise AgentStopped(self.id)
-            self._fire_turn(result)
-            if result.outcome == "cut" and self.config.retry_in_flight and cut_retries < 1:
-                cut_retries += 1  # the socket died mid-turn: retry once on the new socket
-            elif result.needs_full_resend and self.config.full_resend and not full:
-                full = True  # the server lost our chain: a new chain with the whole history (spec §7.2)
-            elif result.error_code == ErrorCode.CONNECTION_LIMIT.value:
-                self._kill(link, "limit_error")  # the create was not run: reconnect and send it again
-            else:
-                self._record_recovery(result, link.conn_id, full)
-                return result  # completed, or lost for a reason the ledger holds
-            attempt += 1
+                if not self.wait_connected(self.config.turn_timeout):
+                    self._abandon(turn_id, session, index, attempt, ev.LossCause.NO_CONNECTION)
+                    finished = True
+                    raise NoConnection(f"{self.id}: no connection within {self.config.turn_timeout:.0f}s")
+                with self._lock:
+                    link = self._link
+                    if link is None:
+                        continue
+                    attempt += 1
+                    self._session, self._index = session, index
+                    request = self.conversation.begin_turn(new_items, time.monotonic(), turn_id=turn_id,
+                                                           attempt=attempt, full=full, metadata=metadata)
+                    self._turn_done.clear()
+                    self._turn_result = None
+                self.sink(ev.TurnStart(agent=self.id, conn=link.conn_id, turn=turn_id, session=session, index=index,
+                                       attempt=attempt, input_mode=ev.InputMode(request.input_mode),
+                                       previous_response_id=request.message.previous_response_id,
+                                       input_items=request.input_items, input_bytes=request.input_bytes,
+                                       client_digest=request.client_digest))
+                try:
+                    link.ws.send(request.text)
+                except (OSError, websocket.WebSocketException):
+                    pass  # the reader sees the dead socket and cuts the turn
+                if not self._turn_done.wait(self.config.turn_timeout):
+                    self._kill(link, "idle_timeout")
+                    self._turn_done.wait(5.0)
+                result = self._turn_result
+                if result is None:
+                    if self._stopped.is_set():
+                        raise AgentStopped(self.id)
+                    continue
+                if self._stopped.is_set():
+                    # A turn that completed just as the agent stopped still counts; a cut one was recorded
+                    # as "stopped" and is no failure.
+                    if result.ok:
+                        self._fire_turn(result)
+                    raise AgentStopped(self.id)
+                self._fire_turn(result)
+                cause = self._next_step(result, full=full, retries=retries)
+                if cause is _RETRY_CUT:
+                    retries += 1  # the socket died mid-turn: wait, then retry on the new socket
+                    if self._stopped.wait(self.config.stream_retry.delay(retries, self._retry_rng)):
+                        raise AgentStopped(self.id)
+                elif cause is _RESEND_FULL:
+                    full = True  # the server lost our chain: a new chain with the whole history (spec §7.2)
+                elif cause is _RETRY_LIMIT:
+                    self._kill(link, "limit_error")  # the create was not run: reconnect and send it again
+                else:
+                    self._record_recovery(result, link.conn_id, full)
+                    if cause is not None:
+                        self._abandon(turn_id, session, index, attempt, cause, result.error_code)
+                    finished = True
+                    return result  # completed, or lost for the reason turn_abandon gives
+        except BaseException:
+            if not finished:
+                self._end_interrupted(turn_id, session, index, attempt)
+            raise
+
+    def _next_step(self, result: TurnResult, *, full: bool, retries: int) -> object:
+        """What follows an attempt's end: a retry marker, None (done, completed), or the LossCause."""
+        if result.ok:
+            return None
+        if result.outcome == "cut":
+            policy = self.config.stream_retry
+            if policy.allows(retries):
+                return _RETRY_CUT
+            return ev.LossCause.RETRY_DISABLED if policy.max_retries == 0 else ev.LossCause.CUT_RETRIES_EXHAUSTED
+        if result.needs_full_resend and not full:
+            return _RESEND_FULL if self.config.full_resend else ev.LossCause.FULL_RESEND_DISABLED
+        if result.error_code == ErrorCode.CONNECTION_LIMIT.value:
+            return _RETRY_LIMIT
+        return ev.LossCause.FAILED if result.outcome == "failed" else ev.LossCause.ERROR
+
+    def _abandon(self, turn_id: str, session: int, index: int, attempts: int, cause: ev.LossCause,
+                 error_code: str | None = None) -> None:
+        self.sink(ev.TurnAbandon(agent=self.id, turn=turn_id, session=session, index=index, attempts=attempts,
+                                 cause=cause, error_code=error_code))
+
+    def _end_interrupted(self, turn_id: str, session: int, index: int, attempt: int) -> None:
+        """The turn was interrupted (stop, GreenletExit): end it ``stopped`` unless its last end says it ended.
+
+        In flight: the attempt is cut and recorded ``stopped``. Between attempts (a retry delay, waiting
+        for a socket): one ``turn_end`` ``stopped`` with no connection, for the last attempt started.
+        """
+        if attempt == 0:
+            return  # no turn_start was written
+        with self._lock:
+            in_flight = self.conversation.in_flight
+            result = self.conversation.cut(time.monotonic()) if in_flight and in_flight.turn_id == turn_id else None
+            link = self._link
+        if result is not None:
+            self._record_turn_end(result, outcome="stopped", conn=link.conn_id if link else None)
+            self._deliver(result)
+            return
+        if self._last_end is not None and self._last_end[0] == turn_id and self._last_end[1] in _FINAL_OUTCOMES:
+            return
+        self.sink(ev.TurnEnd(agent=self.id, conn=None, turn=turn_id, session=session, index=index, attempt=attempt,
+                             outcome=ev.Outcome.STOPPED, response_id=None, error_code=None, ttft_ms=None,
+                             duration_ms=0.0, output_tokens=0, input_tokens=0, cached_tokens=0, gap_p50_ms=None,
+                             gap_p99_ms=None, tokens_per_s=None, client_digest=None, server_digest=None, cache=None))
+        self._last_end = (turn_id, ev.Outcome.STOPPED)
 
     def _fire_turn(self, result: TurnResult) -> None:
         m = result.metrics
@@ -413,8 +499,10 @@ class Agent:
 
     def _record_turn_end(self, result: TurnResult, *, conn: str | None, outcome: str | None = None) -> None:
         m = result.metrics
+        final = ev.Outcome(outcome or result.outcome)
+        self._last_end = (result.turn_id, final)
         self.sink(ev.TurnEnd(agent=self.id, conn=conn, turn=result.turn_id, session=self._session, index=self._index,
-                             attempt=result.attempt, outcome=ev.Outcome(outcome or result.outcome),
+                             attempt=result.attempt, outcome=final,
                              response_id=result.response_id, error_code=result.error_code, ttft_ms=m.ttft_ms,
                              duration_ms=m.duration_ms, output_tokens=m.output_tokens, input_tokens=m.input_tokens,
                              cached_tokens=m.cached_tokens,

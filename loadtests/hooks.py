@@ -5,7 +5,8 @@ subscribes in ``__init__``). :class:`AgentsoakHooks` listens to:
 
 - ``init_command_line_parser``: adds ``--agentsoak-run-dir`` (where this process writes its ledger
   file), ``--agentsoak-profile`` (the resolved profile), the proxy and admin URLs, and ``--seed``;
-- ``init``: applies the profile's agent behaviour to the users (in every process);
+- ``init``: registers the agent-index messages (:mod:`loadtests.agent_index`) and applies the
+  profile's agent behaviour to the users (in every process);
 - ``test_start`` (master or local runner only): starts the fault schedule from the test's real start;
   ``test_stop`` stops it, removing every active fault. Both are recorded in the ledger;
 - ``quitting``: flushes and closes this process's ledger.
@@ -19,6 +20,7 @@ from typing import Any
 
 from reports.ledger import schema as ev
 
+from . import agent_index
 from .run_state import release, runner_kind, state_for
 from .users import configure_from_profile
 
@@ -53,6 +55,7 @@ class AgentsoakHooks:
 
     @staticmethod
     def on_init(environment: Any, **_kw: Any) -> None:
+        agent_index.install(environment)
         profile = state_for(environment).profile
         if profile is None:
             return

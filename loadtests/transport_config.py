@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["ReconnectPolicy", "TransportConfig"]
+__all__ = ["NO_STREAM_RETRY", "ReconnectPolicy", "StreamRetryPolicy", "TransportConfig"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,38 @@ class ReconnectPolicy:
 
 
 @dataclass(frozen=True)
+class StreamRetryPolicy:
+    """Retries of a turn cut in flight (its socket died before the terminal event); defaults are the Codex CLI's.
+
+    Codex retries a failed stream up to ``stream_max_retries`` = 5 times (its hard cap is 100), waiting
+    ``200 ms × 2^(n-1) × U(0.9, 1.1)`` before retry n, with no upper bound (``openai/codex``:
+    ``codex-rs/model-provider-info/src/lib.rs`` ``DEFAULT_STREAM_MAX_RETRIES``, ``codex-rs/core/src/util.rs``
+    ``backoff``; spec §7). ``max_retries=0`` never retries. ``max_delay`` caps the wait (None: no cap).
+    """
+
+    max_retries: int = 5
+    base_delay: float = 0.2
+    max_delay: float | None = None
+    jitter_min: float = 0.9
+    jitter_max: float = 1.1
+
+    def allows(self, retries_done: int) -> bool:
+        """Whether one more retry is allowed after ``retries_done`` retries."""
+        return retries_done < self.max_retries
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Wait before retry ``retry`` (1-based)."""
+        base = self.base_delay * 2 ** (retry - 1)
+        if self.max_delay is not None:
+            base = min(base, self.max_delay)
+        return base * rng.uniform(self.jitter_min, self.jitter_max)
+
+
+#: ``retry_in_flight: false``: a cut turn is lost at once.
+NO_STREAM_RETRY = StreamRetryPolicy(max_retries=0)
+
+
+@dataclass(frozen=True)
 class TransportConfig:
     """How an agent connects and keeps its socket honest."""
 
@@ -43,7 +75,7 @@ class TransportConfig:
     rotate_after: float | None = 3300.0  # proactively rotate before the 60-minute limit
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     full_resend: bool = True
-    retry_in_flight: bool = True
+    stream_retry: StreamRetryPolicy = field(default_factory=StreamRetryPolicy)
     turn_timeout: float = 600.0  # hard cap on one turn, a safety net only
 
 

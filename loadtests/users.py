@@ -7,20 +7,27 @@ then tool calls answered with tool output, think time between turns, and a conte
 
 Behaviour knobs are class attributes (Locust's declarative style); a profile sets them through
 :func:`configure_from_profile`.
+
+Each user is agent ``agent-NNNN`` by its global index (:mod:`loadtests.agent_index`), and draws every
+random choice from its own streams keyed by (seed, index, purpose) (:mod:`loadtests.agent_random`), so
+the same seed gives each agent id the same work with one Locust process or many. Once the test is
+stopping (Locust's stop window) no new turn starts; a turn the stop interrupts ends ``stopped``.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import random
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from locust import User, task
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING
+from locust.user.task import LOCUST_STATE_STOPPING
 
-from .agent import Agent, AgentStopped, ReconnectPolicy, TransportConfig
+from .agent import Agent, AgentStopped, NoConnection, ReconnectPolicy, StreamRetryPolicy, TransportConfig
+from .agent_index import agent_name, next_index
+from .agent_random import AgentRandom, Purpose
 from .profile.model import AgentConfig, IntRange, ThinkTime
 from .protocol import Conversation
 from .run_state import sink_for
@@ -29,8 +36,8 @@ from .workload import TOOLS, filler_text
 
 __all__ = ["AgentUser", "CodingAgentUser", "responses_url", "configure_from_profile"]
 
-_agent_numbers = itertools.count(1)
 _AGENT = AgentConfig()
+_RUNNER_STOPPING = frozenset({STATE_STOPPING, STATE_CLEANUP, STATE_STOPPED})
 
 
 def responses_url(host: str) -> str:
@@ -58,26 +65,40 @@ class AgentUser(User):
     connect_timeout: float = TRANSPORT_DEFAULTS.connect_timeout
     reconnect: ReconnectPolicy = TRANSPORT_DEFAULTS.reconnect
     full_resend: bool = TRANSPORT_DEFAULTS.full_resend
-    retry_in_flight: bool = TRANSPORT_DEFAULTS.retry_in_flight
+    stream_retry: StreamRetryPolicy = TRANSPORT_DEFAULTS.stream_retry
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.agent_id = f"a{os.getpid():x}-{next(_agent_numbers)}"
-        self.rng = random.Random(f"{getattr(environment.parsed_options, 'seed', None)}-{self.agent_id}")
+        self.index: int | None = None  # the global index, given in on_start
+        self.agent_id: str | None = None
+        self.rngs = AgentRandom(None, 0)
         self.agent: Agent | None = None
         self.sessions = 0
+
+    @property
+    def stopping(self) -> bool:
+        """The test is stopping (or this user is being stopped): start no new turn."""
+        runner = getattr(self.environment, "runner", None)
+        return self._state == LOCUST_STATE_STOPPING or getattr(runner, "state", None) in _RUNNER_STOPPING
 
     def transport_config(self) -> TransportConfig:
         return TransportConfig(
             url=responses_url(self.host), api_key=os.environ.get(self.api_key_env) or None,
             connect_timeout=self.connect_timeout, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             idle_timeout=self.idle_timeout, rotate_after=self.rotate_after, reconnect=self.reconnect,
-            full_resend=self.full_resend, retry_in_flight=self.retry_in_flight,
+            full_resend=self.full_resend, stream_retry=self.stream_retry,
         )
 
+    def claim_index(self) -> None:
+        """Take the next global index; it names the agent and seeds its random streams."""
+        self.index = next_index(self.environment)
+        self.agent_id = agent_name(self.index)
+        self.rngs = AgentRandom(getattr(self.environment.parsed_options, "seed", None), self.index)
+
     def on_start(self) -> None:
-        self.agent = Agent(self.agent_id, self.transport_config(), sink_for(self.environment),
-                           on_request=self._fire, rng=self.rng, conversation_factory=self.new_conversation)
+        self.claim_index()
+        self.agent = Agent(self.agent_id, self.transport_config(), sink_for(self.environment), index=self.index,
+                           on_request=self._fire, rngs=self.rngs, conversation_factory=self.new_conversation)
         self.agent.start(wait=self.connect_timeout)
 
     def on_stop(self) -> None:
@@ -111,24 +132,26 @@ class CodingAgentUser(AgentUser):
         return self.think()
 
     def think(self) -> float:
-        t = self.think_time
+        t, rng = self.think_time, self.rngs(Purpose.THINK)
         if t.distribution == "constant":
             return t.value or 0.0
         if t.distribution == "exponential":
-            return self.rng.expovariate(1.0 / t.mean) if t.mean else 0.0
-        return self.rng.uniform(t.min or 0.0, t.max or 0.0)
+            return rng.expovariate(1.0 / t.mean) if t.mean else 0.0
+        return rng.uniform(t.min or 0.0, t.max or 0.0)
 
     def new_conversation(self) -> Conversation:
         return Conversation(model=self.model, store=self.store, tools=TOOLS,
                             instructions="You are a careful coding agent.")
 
     def _text(self) -> str:
-        return filler_text(self.rng, self.rng.randint(self.input_tokens.min, self.input_tokens.max))
+        size = self.rngs(Purpose.INPUT_SIZE).randint(self.input_tokens.min, self.input_tokens.max)
+        return filler_text(self.rngs(Purpose.INPUT_TEXT), size)
 
     def _hints(self, *, last: bool) -> dict[str, Any]:
         """Per-turn hints for the reference server (real servers ignore metadata they don't know)."""
-        calls = not last and self.rng.random() < self.tool_call_ratio
-        return {"agentsoak_output_tokens": str(self.rng.randint(self.output_tokens.min, self.output_tokens.max)),
+        calls = self.rngs(Purpose.TOOL_CALL).random() < self.tool_call_ratio and not last  # one draw per turn
+        size = self.rngs(Purpose.OUTPUT_SIZE).randint(self.output_tokens.min, self.output_tokens.max)
+        return {"agentsoak_output_tokens": str(size),
                 "agentsoak_tool_call": "yes" if calls else "no"}
 
     @task
@@ -140,6 +163,8 @@ class CodingAgentUser(AgentUser):
         items: list[dict[str, Any]] = [{"type": "message", "role": "user", "content": self._text()}]
         try:
             for index in range(self.turns_per_session):
+                if self.stopping:
+                    return  # Locust's stop window: no turn starts after the test began to stop
                 turn_id = f"{self.agent_id}/s{self.sessions}/t{index}"
                 hints = self._hints(last=index == self.turns_per_session - 1)
                 result = agent.run_turn(items, turn_id=turn_id, session=self.sessions, index=index, metadata=hints)
@@ -149,7 +174,7 @@ class CodingAgentUser(AgentUser):
                          for c in result.function_calls]
                 items = items or [{"type": "message", "role": "user", "content": self._text()}]
                 time.sleep(self.think())
-        except AgentStopped:
+        except (AgentStopped, NoConnection):
             return
 
 
@@ -165,7 +190,7 @@ def configure_from_profile(user_class: type, profile: Any) -> None:
                                            max_delay=r.max_delay_s, jitter_min=r.jitter_min, jitter_max=r.jitter_max,
                                            cooldown=r.cooldown_s)
     user_class.full_resend = a.recovery.full_resend
-    user_class.retry_in_flight = a.recovery.retry_in_flight
+    user_class.stream_retry = a.recovery.stream_retry()
     if profile.target.api_key_env:
         user_class.api_key_env = profile.target.api_key_env
     if issubclass(user_class, CodingAgentUser):

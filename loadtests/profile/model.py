@@ -10,7 +10,7 @@ from faults.schedule import FaultSpec, FaultWindow, plan
 from loadtests.profile.faults import fault_to_dict
 from loadtests.profile.target_server import server_to_dict
 from loadtests.server.config import ServerConfig
-from loadtests.transport_config import TRANSPORT_DEFAULTS
+from loadtests.transport_config import NO_STREAM_RETRY, TRANSPORT_DEFAULTS, StreamRetryPolicy
 
 __all__ = [
     "AgentConfig",
@@ -40,6 +40,7 @@ class IntRange:
 
 _TRANSPORT = TRANSPORT_DEFAULTS  # one source of the agents' transport defaults
 _BACKOFF = _TRANSPORT.reconnect  # ... and of their backoff (the SDKs' defaults)
+_STREAM_RETRY = _TRANSPORT.stream_retry  # ... and of their in-flight retry (the Codex CLI's defaults)
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,23 @@ class Reconnect:
 
 @dataclass(frozen=True)
 class Recovery:
+    """How a turn resumes: full resend of a lost chain, and retries of a turn cut in flight.
+
+    ``retry_in_flight: false`` never retries a cut turn (whatever ``stream_retries`` says).
+    """
+
     full_resend: bool = _TRANSPORT.full_resend
-    retry_in_flight: bool = _TRANSPORT.retry_in_flight
+    retry_in_flight: bool = True
+    stream_retries: int = _STREAM_RETRY.max_retries
+    stream_retry_base_delay_s: float = _STREAM_RETRY.base_delay
+    stream_retry_max_delay_s: float | None = _STREAM_RETRY.max_delay
+
+    def stream_retry(self) -> StreamRetryPolicy:
+        """The agent's in-flight retry policy (jitter is the Codex CLI's ×U(0.9, 1.1))."""
+        if not self.retry_in_flight:
+            return NO_STREAM_RETRY
+        return StreamRetryPolicy(max_retries=self.stream_retries, base_delay=self.stream_retry_base_delay_s,
+                                 max_delay=self.stream_retry_max_delay_s)
 
 
 @dataclass(frozen=True)
@@ -196,7 +212,13 @@ class Profile:
                     "jitter_max": a.reconnect.jitter_max,
                     "cooldown": a.reconnect.cooldown_s,
                 },
-                "recovery": asdict(a.recovery),
+                "recovery": {
+                    "full_resend": a.recovery.full_resend,
+                    "retry_in_flight": a.recovery.retry_in_flight,
+                    "stream_retries": a.recovery.stream_retries,
+                    "stream_retry_base_delay": a.recovery.stream_retry_base_delay_s,
+                    "stream_retry_max_delay": a.recovery.stream_retry_max_delay_s,
+                },
             },
             "faults": [fault_to_dict(f) for f in self.faults],
             "checks": dict(self.checks),

@@ -184,7 +184,8 @@ def read_agent(value: Any, at: At) -> AgentConfig:
     sec = Section(value, at, keys)
     d = AgentConfig()
     ka = Section(sec.value.get("keepalive"), sec.at_key("keepalive"), ("ping_interval", "ping_timeout"))
-    rec = Section(sec.value.get("recovery"), sec.at_key("recovery"), ("full_resend", "retry_in_flight"))
+    rec_keys = ("full_resend", "retry_in_flight", "stream_retries", "stream_retry_base_delay", "stream_retry_max_delay")
+    rec = Section(sec.value.get("recovery"), sec.at_key("recovery"), rec_keys)
     return AgentConfig(
         turns_per_session=sec.get("turns_per_session", integer(1, 100_000), d.turns_per_session),
         tool_call_ratio=sec.get("tool_call_ratio", number(0, 1), d.tool_call_ratio),
@@ -202,8 +203,22 @@ def read_agent(value: Any, at: At) -> AgentConfig:
         idle_timeout_s=sec.get("idle_timeout", optional(duration(positive=True)), d.idle_timeout_s),
         rotate_after_s=sec.get("rotate_after", optional(duration(positive=True)), d.rotate_after_s),
         reconnect=_read_reconnect(sec.value.get("reconnect"), sec.at_key("reconnect")),
-        recovery=Recovery(
-            full_resend=rec.get("full_resend", boolean, d.recovery.full_resend),
-            retry_in_flight=rec.get("retry_in_flight", boolean, d.recovery.retry_in_flight),
-        ),
+        recovery=_read_recovery(rec, d.recovery),
     )
+
+
+def _read_recovery(sec: Section, d: Recovery) -> Recovery:
+    r = Recovery(
+        full_resend=sec.get("full_resend", boolean, d.full_resend),
+        retry_in_flight=sec.get("retry_in_flight", boolean, d.retry_in_flight),
+        stream_retries=sec.get("stream_retries", integer(0, 100), d.stream_retries),  # 100: Codex's own cap
+        stream_retry_base_delay_s=sec.get("stream_retry_base_delay", duration(), d.stream_retry_base_delay_s),
+        stream_retry_max_delay_s=sec.get("stream_retry_max_delay", optional(duration()), d.stream_retry_max_delay_s),
+    )
+    if r.stream_retry_max_delay_s is not None and r.stream_retry_max_delay_s < r.stream_retry_base_delay_s:
+        raise sec.at_key("stream_retry_max_delay").error(
+            f"stream_retry_max_delay {r.stream_retry_max_delay_s:g}s is below stream_retry_base_delay "
+            f"{r.stream_retry_base_delay_s:g}s",
+            expected="stream_retry_max_delay >= stream_retry_base_delay, or null (no cap)",
+        )
+    return r

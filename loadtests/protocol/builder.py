@@ -32,10 +32,14 @@ class ResponseBuilder:
     """Events of one response, numbered from 0."""
 
     def __init__(self, response_id: str, request: ResponseCreate, ids: IdSource, *,
-                 created_at: int | None = None) -> None:
+                 created_at: int | None = None, call_id_prefix: str | None = None) -> None:
+        """``call_id_prefix`` names function calls ``call_<prefix><n>`` (default: from ``ids``). A
+        ``call_id`` is part of the context the next turn is built on, so a server that wants the same
+        turns whatever the arrival order derives the prefix from the request (its context digest)."""
         self.id = response_id
         self.request = request
         self.ids = ids
+        self.call_ids = ids if call_id_prefix is None else IdSource(call_id_prefix)
         self.created_at = int(time.time()) if created_at is None else created_at
         self.output: list[dict[str, Any]] = []
         self._seq = 0
@@ -112,7 +116,7 @@ class ResponseBuilder:
 
     # -- function calls (§3.4) --
     def start_call(self, name: str) -> dict[str, Any]:
-        self._item = {"type": "function_call", "id": self.ids.new("fc"), "call_id": self.ids.new("call"),
+        self._item = {"type": "function_call", "id": self.ids.new("fc"), "call_id": self.call_ids.new("call"),
                       "name": name, "arguments": "", "status": "in_progress"}
         self._args = []
         return self._event("response.output_item.added", output_index=len(self.output), item=dict(self._item))

@@ -237,7 +237,8 @@ class Session:
         stall_first, stall_between = self.state.faults.draw_stall()
         if stall_first:
             await asyncio.sleep(stall_first)
-        builder = ResponseBuilder(self.state.ids.new("resp"), request, self.state.ids)
+        # call ids enter the next turn's context digest: derived from this context, never from arrival order
+        builder = ResponseBuilder(self.state.ids.new("resp"), request, self.state.ids, call_id_prefix=context_digest[:16])
         self.state.responses += 1
         mode = "incremental" if request.previous_response_id else "full"
         tag = {

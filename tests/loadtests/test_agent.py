@@ -7,10 +7,18 @@ import time
 
 import pytest
 
-from loadtests.agent import Agent, ReconnectPolicy, TransportConfig
+from loadtests.agent import (
+    Agent,
+    AgentStopped,
+    NoConnection,
+    ReconnectPolicy,
+    StreamRetryPolicy,
+    TransportConfig,
+)
 from loadtests.protocol import Conversation
 from loadtests.run import ReferenceServer
 from loadtests.sink import MemorySink
+from loadtests.transport_config import NO_STREAM_RETRY
 from loadtests.workload import TOOLS
 from tests.timing import MS, wait_until
 
@@ -133,6 +141,9 @@ def test_full_resend_disabled_loses_the_turn(server):
     agent.stop()
     assert not result.ok and result.error_code == "previous_response_not_found"
     assert sink.of("recovery")[0].mode == "failed"
+    (abandon,) = sink.of("turn_abandon")
+    assert (abandon.cause, abandon.attempts, abandon.error_code) == ("full_resend_disabled", 1,
+                                                                     "previous_response_not_found")
 
 
 def test_refused_connects_back_off_and_record_each_attempt():
@@ -147,3 +158,206 @@ def test_refused_connects_back_off_and_record_each_attempt():
     assert len(fails) == 4 and sink.of("reconnect_giveup")[0].attempts == 4
     delays = [f.retry_in_s for f in fails]
     assert delays[-1] is None and 0.0375 <= delays[0] <= 0.05 and delays[1] > delays[0]
+
+
+# -- in-flight retry policy, turn_abandon, and turns interrupted by a stop ---------------------------------
+
+LONG = {"agentsoak_output_tokens": "2000", "agentsoak_tool_call": "no"}  # 0.5 s of streaming at 4000 tokens/s
+
+
+class _StreamingConversation(Conversation):
+    """A conversation that says when an attempt's first output delta arrives (so a test can cut it)."""
+
+    def __init__(self, streaming: threading.Event, **kw) -> None:
+        super().__init__(**kw)
+        self.streaming = streaming
+        self.seen: set[tuple[str, int]] = set()
+
+    def receive_text(self, data, now):
+        request = self.in_flight
+        if request is not None and b"output_text.delta" in (data if isinstance(data, bytes) else data.encode()):
+            key = (request.turn_id, request.attempt)
+            if key not in self.seen:  # once per attempt, not per delta (a cut socket may deliver a few more)
+                self.seen.add(key)
+                self.streaming.set()
+        return super().receive_text(data, now)
+
+
+def cutting_agent(server, sink: MemorySink, cuts: int, **cfg) -> tuple[Agent, threading.Thread]:
+    """An agent whose next ``cuts`` attempts are each cut by the server (Close 1012) once they stream."""
+    streaming = threading.Event()
+    config = TransportConfig(url=server.url, **{"reconnect": FAST, **cfg})
+    agent = Agent("a-test", config, sink, index=1,
+                  conversation_factory=lambda: _StreamingConversation(streaming, store=True, tools=TOOLS))
+
+    def cut() -> None:
+        for _ in range(cuts):
+            if not streaming.wait(15):
+                return
+            streaming.clear()
+            _admin_close(server)
+
+    return agent, threading.Thread(target=cut, daemon=True)
+
+
+def _admin_close(server) -> None:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{server.http_url}/admin/close", data=b'{"code": 1012}', method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.loads(resp.read())["affected"] == 1
+
+
+def _retry_gaps(sink: MemorySink, turn: str) -> list[float]:
+    """Seconds from each cut attempt's turn_end to the next attempt's turn_start."""
+    ends = {e.attempt: e.mono for e in sink.of("turn_end", turn=turn) if e.outcome == "cut"}
+    starts = {e.attempt: e.mono for e in sink.of("turn_start", turn=turn)}
+    return [starts[a + 1] - ends[a] for a in sorted(ends) if a + 1 in starts]
+
+
+def test_turn_cut_three_times_completes_under_the_default_policy_with_its_backoff(server):
+    """Codex's policy (5 retries, 200 ms·2^(n-1)·U(0.9, 1.1)): a turn cut 3 times completes on attempt 4."""
+    sink = MemorySink()
+    agent, cutter = cutting_agent(server, sink, cuts=3)
+    assert agent.start(wait=5)
+    cutter.start()
+    (result,) = turns(agent, 1, hints=LONG)
+    cutter.join(5)
+    agent.stop()
+    ends = sink.of("turn_end", turn="a-test/s1/t0")
+    assert [e.outcome for e in ends] == ["cut", "cut", "cut", "completed"] and result.ok
+    assert [e.attempt for e in ends] == [1, 2, 3, 4]
+    assert not sink.of("turn_abandon")
+    assert result.server_digest == result.client_digest
+    gaps = _retry_gaps(sink, "a-test/s1/t0")
+    assert len(gaps) == 3
+    for n, gap in enumerate(gaps, start=1):  # the wait is the policy's; the reconnect (≤ 50 ms) runs meanwhile
+        nominal = 0.2 * 2 ** (n - 1)
+        assert 0.9 * nominal <= gap <= 1.1 * nominal + 0.1 + 300 * MS, (n, gaps)
+
+
+def test_turn_that_exhausts_its_retry_policy_is_abandoned(server):
+    """With one retry allowed, a turn cut twice is lost: turn_abandon cut_retries_exhausted, attempts=2."""
+    sink = MemorySink()
+    agent, cutter = cutting_agent(server, sink, cuts=2, stream_retry=StreamRetryPolicy(max_retries=1))
+    assert agent.start(wait=5)
+    cutter.start()
+    (result,) = turns(agent, 1, hints=LONG)
+    cutter.join(5)
+    agent.stop()
+    assert result.outcome == "cut"
+    assert [e.outcome for e in sink.of("turn_end", turn="a-test/s1/t0")] == ["cut", "cut"]
+    (abandon,) = sink.of("turn_abandon")
+    assert (abandon.turn, abandon.cause, abandon.attempts, abandon.index) == ("a-test/s1/t0",
+                                                                             "cut_retries_exhausted", 2, 0)
+
+
+def test_retry_disabled_abandons_a_cut_turn_at_once(server):
+    """``retry_in_flight: false`` (no retries): the first cut loses the turn, cause retry_disabled."""
+    sink = MemorySink()
+    agent, cutter = cutting_agent(server, sink, cuts=1, stream_retry=NO_STREAM_RETRY)
+    assert agent.start(wait=5)
+    cutter.start()
+    (result,) = turns(agent, 1, hints=LONG)
+    cutter.join(5)
+    agent.stop()
+    assert result.outcome == "cut"
+    (abandon,) = sink.of("turn_abandon")
+    assert (abandon.cause, abandon.attempts) == ("retry_disabled", 1)
+
+
+def test_no_connection_within_the_turn_timeout_abandons_the_turn():
+    """Nothing listens: the turn is given up after the turn timeout with cause no_connection."""
+    sink = MemorySink()
+    config = TransportConfig(url="ws://127.0.0.1:9/v1/responses", reconnect=FAST, turn_timeout=0.3)
+    agent = Agent("a-x", config, sink, index=3)
+    agent.start()
+    with pytest.raises(NoConnection):
+        agent.run_turn([USER], turn_id="a-x/s1/t0", session=1, index=0)
+    agent.stop()
+    (abandon,) = sink.of("turn_abandon")
+    assert (abandon.cause, abandon.attempts, abandon.turn) == ("no_connection", 0, "a-x/s1/t0")
+    assert sink.of("agent_start")[0].index == 3
+
+
+def _every_started_turn_ends(sink: MemorySink) -> dict[str, str]:
+    """The last turn_end outcome of every turn that has a turn_start (missing: the turn has none)."""
+    last = {e.turn: e.outcome for e in sink.of("turn_end")}
+    return {e.turn: last.get(e.turn, "MISSING") for e in sink.of("turn_start")}
+
+
+def test_turn_interrupted_in_flight_ends_stopped(server):
+    """Locust's kill (GreenletExit) right after a turn started: that turn still gets turn_end ``stopped``."""
+    from greenlet import GreenletExit
+
+    class KillAtTurnStart(MemorySink):
+        def __call__(self, event):
+            super().__call__(event)
+            if event.kind == "turn_start" and event.turn.endswith("/t1"):
+                raise GreenletExit  # what gevent raises in a user greenlet that Locust kills
+
+    sink = KillAtTurnStart()
+    agent = make_agent(server.url, sink, store=True)
+    assert agent.start(wait=5)
+    with pytest.raises(GreenletExit):
+        turns(agent, 2)
+    assert _every_started_turn_ends(sink) == {"a-test/s1/t0": "completed", "a-test/s1/t1": "stopped"}
+    agent.stop()
+    assert len(sink.of("turn_end", turn="a-test/s1/t1")) == 1  # the stop does not end it twice
+
+
+def test_turn_stopped_during_its_retry_delay_ends_stopped(server):
+    """Stopped while waiting out a retry delay after a cut: the turn ends ``stopped`` (not lost)."""
+    sink = MemorySink()
+    agent, cutter = cutting_agent(server, sink, cuts=1, stream_retry=StreamRetryPolicy(base_delay=5.0))
+    assert agent.start(wait=5)
+    cutter.start()
+    done: list[BaseException] = []
+    runner = threading.Thread(target=lambda: _capture(done, lambda: turns(agent, 1, hints=LONG)))
+    runner.start()
+    wait_until(lambda: sink.of("turn_end", outcome="cut"), 10, message="the turn is cut")
+    agent.stop()
+    runner.join(5)
+    assert not runner.is_alive() and isinstance(done[0], AgentStopped)
+    assert _every_started_turn_ends(sink) == {"a-test/s1/t0": "stopped"}
+    assert [e.outcome for e in sink.of("turn_end")] == ["cut", "stopped"] and not sink.of("turn_abandon")
+
+
+def test_turn_stopped_while_waiting_for_a_socket_ends_stopped(server):
+    """Cut, then the reconnect is slow: a stop while the retry waits for its socket ends the turn ``stopped``."""
+    sink = MemorySink()
+    slow = ReconnectPolicy(base_delay=3.0, max_delay=3.0, jitter_min=1.0, jitter_max=1.0)
+    agent, cutter = cutting_agent(server, sink, cuts=1, stream_retry=StreamRetryPolicy(base_delay=0.01),
+                                  reconnect=slow)
+    assert agent.start(wait=5)
+    cutter.start()
+    done: list[BaseException] = []
+    runner = threading.Thread(target=lambda: _capture(done, lambda: turns(agent, 1, hints=LONG)))
+    runner.start()
+    wait_until(lambda: sink.of("turn_end", outcome="cut"), 10, message="the turn is cut")
+    time.sleep(0.1 + 50 * MS)  # past the 10 ms retry delay: now waiting for the socket (3 s away)
+    assert not agent.connected
+    agent.stop()
+    runner.join(5)
+    assert not runner.is_alive() and isinstance(done[0], AgentStopped)
+    assert _every_started_turn_ends(sink) == {"a-test/s1/t0": "stopped"}
+
+
+def test_no_turn_starts_once_the_agent_is_stopped(server):
+    """A stopped agent refuses a new turn before writing any turn_start."""
+    sink = MemorySink()
+    agent = make_agent(server.url, sink)
+    assert agent.start(wait=5)
+    agent.stop()
+    with pytest.raises(AgentStopped):
+        turns(agent, 1)
+    assert not sink.of("turn_start")
+
+
+def _capture(into: list[BaseException], fn) -> None:
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - the test inspects it
+        into.append(exc)

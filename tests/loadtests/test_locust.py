@@ -93,3 +93,35 @@ def test_server_killed_mid_run_every_agent_recovers_by_full_resend(tmp_path):
     assert checks["turns.lost"].observed == 0 and checks["turns.duplicated"].observed == 0
     assert checks["context.digest_mismatches"].observed == 0
     assert checks["reconnect.unrecovered_agents"].observed == 0
+
+
+@pytest.mark.timeout(120)
+def test_stop_window_starts_no_turn_and_ends_every_turn(tmp_path):
+    """Slow turns (50 tokens/s) and a 1 s stop timeout: no turn starts once the test stops, and every
+    turn_start gets a turn_end (turns the stop cuts end ``stopped``), so nothing is falsely lost."""
+    server = ReferenceServer(["--seed", "8", "--tokens-per-s", "50"])
+    users, seconds = 12, 5
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", server.url,
+             "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--only-summary", "--stop-timeout", "1",
+             "--agentsoak-run-dir", str(tmp_path), "--seed", "3"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, out[-3000:]
+    events = list(iter_ledger(tmp_path))
+    (test_start,) = [e for e in events if e.kind == "test_start"]
+    stop_begins = test_start.mono + seconds  # Locust's -t counts from the test's start
+    starts = [e for e in events if e.kind == "turn_start"]
+    late = [(e.turn, round(e.mono - stop_begins, 2)) for e in starts if e.mono > stop_begins + 0.3]
+    assert not late, f"turns started in the stop window: {late}"
+    ended = {e.turn for e in events if e.kind == "turn_end"}
+    assert {e.turn for e in starts} <= ended
+    stopped = [e for e in events if e.kind == "turn_end" and e.outcome == "stopped"]
+    assert stopped, "the stop cut some slow turns"  # the case under test did happen
+    report = build_report(tmp_path, run_status={"status": "completed"})
+    checks = {c.name: c for c in report.checks}
+    assert checks["turns.lost"].observed == 0
+    assert {e.agent for e in events if e.kind == "agent_start"} == {f"agent-{i:04d}" for i in range(1, users + 1)}

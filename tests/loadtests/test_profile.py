@@ -126,7 +126,7 @@ def test_agent_defaults_are_the_transports_and_the_docs_say_them():
     t, a = TransportConfig(url="ws://127.0.0.1:1"), AgentConfig()
     assert (a.keepalive.ping_interval_s, a.keepalive.ping_timeout_s) == (t.ping_interval, t.ping_timeout)
     assert (a.idle_timeout_s, a.rotate_after_s) == (t.idle_timeout, t.rotate_after) == (300.0, 3300.0)
-    assert (a.recovery.full_resend, a.recovery.retry_in_flight) == (t.full_resend, t.retry_in_flight)
+    assert (a.recovery.full_resend, a.recovery.stream_retry()) == (t.full_resend, t.stream_retry)
     policy, r = ReconnectPolicy(), a.reconnect
     assert (r.max_retries, r.base_delay_s, r.max_delay_s, r.jitter_min, r.jitter_max, r.cooldown_s) == (
         policy.max_retries, policy.base_delay, policy.max_delay, policy.jitter_min, policy.jitter_max,

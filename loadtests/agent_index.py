@@ -1,0 +1,110 @@
+"""Global agent indices (``agent-0001`` …): the same set with one Locust process, ``--processes N`` or workers.
+
+An agent's random streams derive from its index (:mod:`loadtests.agent_random`), so a run is
+reproducible when each index 1..N is held by exactly one agent; which process holds it does not
+matter. Locust gives a user no global spawn index, and the mapping from a worker's local users to
+the master's round-robin dispatch is not knowable on the worker: workers are dispatched in order of
+their ids (``hostname_uuid``), not of ``runner.worker_index``, and a worker joining late or a
+ramp-down rebalances them. So the master hands indices out:
+
+- a local runner (and a test with no runner) counts in its own process;
+- a worker sends ``agentsoak_index_request`` to the master (Locust's custom messages) and waits for
+  ``agentsoak_index_reply`` with the next index of the master's one counter.
+
+:func:`install` registers both messages; call it from Locust's ``init`` event in every process.
+Indices are never reused within one Locust run (a second test in the web UI continues the count).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["agent_name", "install", "next_index"]
+
+
+REQUEST = "agentsoak_index_request"
+REPLY = "agentsoak_index_reply"
+REPLY_TIMEOUT_S = 30.0
+
+
+def agent_name(index: int) -> str:
+    """The agent id of global index ``index`` (1-based): ``agent-0001``; wider past 9999."""
+    return f"agent-{index:04d}"
+
+
+@dataclass
+class _Pending:
+    done: threading.Event = field(default_factory=threading.Event)
+    index: int | None = None
+
+
+@dataclass
+class _Indices:
+    """One environment's counter (local or master) and, on a worker, its requests awaiting a reply."""
+
+    counter: Any = field(default_factory=lambda: itertools.count(1))
+    requests: Any = field(default_factory=lambda: itertools.count(1))
+    pending: dict[int, _Pending] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_STATE: dict[int, _Indices] = {}
+
+
+def _state(environment: Any) -> _Indices:
+    state = _STATE.get(id(environment))
+    if state is None:
+        state = _STATE[id(environment)] = _Indices()
+    return state
+
+
+def _kind(environment: Any) -> str:
+    return type(getattr(environment, "runner", None)).__name__
+
+
+def install(environment: Any) -> None:
+    """Register the index messages on ``environment``'s runner (master: requests; worker: replies)."""
+    runner = environment.runner
+    state = _state(environment)
+    kind = _kind(environment)
+    if kind == "MasterRunner" and REQUEST not in runner.custom_messages:
+        def on_request(environment: Any, msg: Any, **_kw: Any) -> None:
+            with state.lock:
+                index = next(state.counter)
+            runner.send_message(REPLY, {"request": msg.data["request"], "index": index}, client_id=msg.node_id)
+
+        runner.register_message(REQUEST, on_request)
+    elif kind == "WorkerRunner" and REPLY not in runner.custom_messages:
+        def on_reply(environment: Any, msg: Any, **_kw: Any) -> None:
+            pending = state.pending.pop(msg.data["request"], None)
+            if pending is not None:
+                pending.index = int(msg.data["index"])
+                pending.done.set()
+
+        runner.register_message(REPLY, on_reply)
+
+
+def next_index(environment: Any) -> int:
+    """The next global agent index (1-based) for a user of ``environment``.
+
+    Raises:
+        RuntimeError: a worker got no reply from the master within ``REPLY_TIMEOUT_S``.
+    """
+    state = _state(environment)
+    if _kind(environment) != "WorkerRunner":
+        with state.lock:
+            return next(state.counter)
+    install(environment)  # idempotent; the reply handler must exist before the request leaves
+    pending = _Pending()
+    with state.lock:
+        request = next(state.requests)
+        state.pending[request] = pending
+    environment.runner.send_message(REQUEST, {"request": request})
+    if not pending.done.wait(REPLY_TIMEOUT_S) or pending.index is None:
+        state.pending.pop(request, None)
+        raise RuntimeError(f"no agent index from the Locust master within {REPLY_TIMEOUT_S:.0f} s "
+                           "(is agentsoak's init listener installed on the master?)")
+    return pending.index
