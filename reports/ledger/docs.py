@@ -82,6 +82,10 @@ def _type_name(t: Any) -> str:
         return " \\| ".join(_type_name(a) for a in typing.get_args(t))
     if origin is dict:
         return "object"
+    if origin is list:
+        return "list of " + _type_name(typing.get_args(t)[0])
+    if isinstance(t, type) and issubclass(t, msgspec.Struct):
+        return f"[`{t.__name__}`](#{t.__name__.lower()})"
     return {str: "str", int: "int", float: "float", bool: "bool"}.get(t, str(t))
 
 
@@ -89,9 +93,14 @@ def _doc(cls: type) -> str:
     return " ".join((cls.__doc__ or "").split()).replace("``", "`")
 
 
-def _table(cls: type[s.Event]) -> list[str]:
-    base = {f.name for f in msgspec.structs.fields(s.Event)}
-    lines = [f"### `{cls.__struct_config__.tag}`", "", _doc(cls), ""]
+#: structs nested inside events, each with its own table
+_NESTED: tuple[type[msgspec.Struct], ...] = (s.Backoff, s.PlannedFault)
+
+
+def _table(cls: type[msgspec.Struct]) -> list[str]:
+    base = {f.name for f in msgspec.structs.fields(s.Event)} if issubclass(cls, s.Event) else set()
+    title = f"`{cls.__struct_config__.tag}`" if issubclass(cls, s.Event) else cls.__name__
+    lines = [f"### {title}", "", _doc(cls), ""]
     fields = [f for f in msgspec.structs.fields(cls) if f.name not in base]
     if not fields:
         return [*lines, "No keys beyond the common ones.", ""]
@@ -108,6 +117,9 @@ def render() -> str:
         out.append(f"## {title}\n")
         for cls in kinds:
             out.append("\n".join(_table(cls)))
+    out.append("## Values nested in events\n")
+    for cls in _NESTED:
+        out.append("\n".join(_table(cls)))
     out.append(_TAIL)
     return "\n".join(out)
 
