@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import msgspec
 import orjson
 
 from reports.model import Report, exit_code
@@ -98,6 +99,7 @@ def report_dict(report: Report) -> dict[str, Any]:
                 "digest_mismatches": asdict(it.digest_mismatches),
                 "lost_turns": asdict(it.lost_turns),
                 "never_ended_turns": it.never_ended_turns,
+                "lost_how": dict(it.lost_how),
                 "duplicated_turns": asdict(it.duplicated_turns),
                 "chain_breaks": asdict(it.chain_breaks),
                 "not_found": it.not_found,
@@ -114,5 +116,11 @@ def report_dict(report: Report) -> dict[str, Any]:
     }
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, msgspec.Struct):  # ledger values carried in the summary (the backoff policy, the plan)
+        return msgspec.to_builtins(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def render_json(report: Report) -> bytes:
-    return orjson.dumps(report_dict(report), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(report_dict(report), default=_plain, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)

@@ -156,12 +156,13 @@ class _Pairing:
         if ok.mono <= end:
             return {}  # it reconnected while the fault still stood: nothing was waited out
         first = next((a for a in self.attempts if a.mono >= end), None)
-        before = [f for f in self.fails if f.mono < end and f.retry_in_s is not None]
+        # a refused upgrade (an HTTP status: 429 with Retry-After) may announce a wait beyond the backoff
+        before = [f for f in self.fails if f.mono < end and f.retry_in_s is not None and f.status is not None]
         return {
             "after_clear_ms": (first.mono - end) * 1000.0 if first is not None else None,
             "first_after_clear_ok": first is not None and first.conn == ok.conn,
             "connect_ms": ok.duration_ms,
-            "declared_wait_s": before[-1].retry_in_s if before else None,
+            "refused_wait_s": before[-1].retry_in_s if before else None,
         }
 
     def _close(self, ended: str, ok: ev.ConnectOk | None = None) -> None:

@@ -112,7 +112,7 @@ class Disconnect:
     after_clear_ms: float | None = None  # the window's end -> the first attempt that started after it
     first_after_clear_ok: bool | None = None  # that first attempt is the one that connected
     connect_ms: float | None = None  # the successful handshake's own duration
-    declared_wait_s: float | None = None  # the wait the last failed attempt before the clear announced
+    refused_wait_s: float | None = None  # the wait the last refused upgrade before the clear announced (Retry-After)
 
     @property
     def waited_on_fault(self) -> bool:
