@@ -229,8 +229,8 @@ def verify(summary: RunSummary, thresholds: Thresholds,
     if digests_available(summary):
         add(_focused(_at_most("context.digest_mismatches", it.digest_mismatches.count, th.max_digest_mismatches,
                               "turns", it.digest_mismatches.agents,
-                              f"{it.digests_compared} completed turns compared; examples: "
-                              f"{', '.join(it.digest_mismatches.examples[:5]) or '-'}"),
+                              f"{it.digests_compared} completed turns compared; first mismatch per agent: "
+                              f"{', '.join(list(it.digest_mismatches.by_agent.values())[:5]) or '-'}"),
                      _turn_focus(it.digest_mismatches)))
     else:
         add(_focused(_at_most("context.digest_mismatches", protocol_bad if summary.turns else None,
