@@ -1,7 +1,8 @@
 """report.json: a stable, versioned schema (``schema_version``; keys are only added within a version).
 
 Top level: ``schema_version``, ``generated_at``, ``run`` (name, seed, dir, status, partial, ...),
-``verdict`` (PASS/FAIL/BROKEN), ``exit_code``, ``checks`` (list), ``thresholds``, ``summary``
+``verdict`` (PASS/FAIL/INTERRUPTED/BROKEN), ``exit_code``, ``checks`` (list), ``trails`` (the last events
+of the agents named in failed checks), ``thresholds``, ``summary``
 (counts, distributions, cache, recovery modes, close codes, integrity), ``faults`` (one entry per
 fault window with its recovery), ``disconnects_by_fault``, ``timeline`` (per-second arrays),
 ``notes``. Times are seconds since the test start; latencies in ms.
@@ -69,8 +70,12 @@ def report_dict(report: Report) -> dict[str, Any]:
         "exit_code": exit_code(report),
         "checks": [
             {"name": c.name, "verdict": c.verdict, "passed": c.passed, "observed": c.observed, "limit": c.limit,
-             "unit": c.unit, "agents": list(c.agents), "detail": c.detail}
+             "unit": c.unit, "agents": list(c.agents), "detail": c.detail, "focus": [asdict(f) for f in c.focus]}
             for c in report.checks
+        ],
+        "trails": [
+            {"check": t.check, "agent": t.focus.agent, "anchor": t.anchor, "events": [asdict(e) for e in t.events]}
+            for t in report.trails
         ],
         "thresholds": report.thresholds.as_dict(),
         "summary": {

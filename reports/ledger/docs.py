@@ -64,7 +64,12 @@ socket (`attempt: 2`). `stopped` means the test ended while the turn was in flig
 ## What the verifier derives
 
 - **lost turn**: a `turn` id with a `turn_start` and no `turn_end` whose outcome is `completed`,
-  `incomplete` or `stopped` (its last attempt ended `cut`, `error` or `failed`, or never ended).
+  `incomplete` or `stopped`; how it was lost comes from its `turn_abandon` (`cause`, `attempts`), or,
+  in ledgers without one, from its last attempt (`cut`, `error`, `failed`, or never ended).
+- **answered not_found**: a `previous_response_not_found` answered by a full resend in the same
+  session (`session`/`index` of `turn_start`/`turn_end`), never by a later session.
+- **standing fault**: a `fault_apply` whose `type` is in `STANDING_FAULT_TYPES`; a reconnect after
+  one is judged against `run_start.reconnect`, and `run_start.fault_plan` lists what should apply.
 - **duplicated turn**: a `turn` id with more than one `turn_end` of outcome `completed`/`incomplete`.
 - **digest mismatch**: a completed `turn_end` with both digests set and different.
 - **unrecovered agent**: a `disconnect` not followed by a `connect_ok` of the same agent (unless the

@@ -179,8 +179,10 @@ def test_an_agent_named_in_a_failed_check_gets_its_last_events(make_run):
     assert "+31.60 s  turn_abandon" in paths["md"].read_text()
     page = paths["html"].read_text()
     assert '<a href="#trail-turns-lost-a1-1">a1-1</a>' in page and '<h4 id="trail-turns-lost-a1-1">' in page
-    assert orjson.loads(paths["json"].read_bytes())["summary"]["integrity"]["lost_how"] == {
-        "cut 5 times, policy exhausted": 1}
+    doc = orjson.loads(paths["json"].read_bytes())
+    assert doc["summary"]["integrity"]["lost_how"] == {"cut 5 times, policy exhausted": 1}
+    (trail_doc,) = [t for t in doc["trails"] if t["check"] == "turns.lost"]
+    assert trail_doc["agent"] == "a1-1" and trail_doc["events"][-1]["kind"] == "turn_abandon"
 
 
 def test_an_unrecovered_agent_shows_its_disconnect_and_a_healthy_run_has_no_trails(make_run):
