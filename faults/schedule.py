@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 
 #: Every fault kind. ``toxic`` and ``down`` act on the proxy; the rest are protocol faults played by
 #: the reference server's admin API.
-FAULT_KINDS = ("toxic", "down", "close", "limit", "evict", "wipe_store", "stall", "refuse")
+FAULT_KINDS = ("toxic", "down", "close", "limit", "evict", "wipe_store", "stall", "refuse", "wrong_state")
 #: Protocol faults (need the embedded reference server).
-PROTOCOL_KINDS = frozenset({"close", "limit", "evict", "wipe_store", "stall", "refuse"})
+PROTOCOL_KINDS = frozenset({"close", "limit", "evict", "wipe_store", "stall", "refuse", "wrong_state"})
 #: Faults that happen at one instant; their removal is recorded right after the apply.
 INSTANT_KINDS = frozenset({"close", "limit", "evict", "wipe_store"})
 
@@ -54,7 +54,8 @@ class FaultSpec:
     """One timeline entry. Times are seconds relative to the test's real start.
 
     ``duration_s == 0`` means "instantaneous" for ``INSTANT_KINDS`` and "until the test ends" for
-    the standing kinds (toxic, down, stall, refuse). Kind-specific fields are ``None`` when unused.
+    the standing kinds (toxic, down, stall, refuse, wrong_state). Kind-specific fields are ``None``
+    when unused.
     """
 
     name: str
@@ -76,6 +77,8 @@ class FaultSpec:
     # kind: refuse
     status: int | None = None
     retry_after_s: float | None = None
+    # kind: wrong_state (chained turns of ``share`` of the live connections served from another state)
+    turns: int | None = None  # end after this many turns served wrong; None: until the window ends
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -105,6 +108,8 @@ class FaultSpec:
             return {"where": self.where, "ms": self.ms}
         if self.kind == "refuse":
             return {"status": self.status, "retry_after_s": self.retry_after_s}
+        if self.kind == "wrong_state":
+            return {"turns": self.turns}
         return {}
 
 
@@ -190,6 +195,8 @@ class AdminBackend(Protocol):
         self, status: int, retry_after_s: float | None = None, share: float = 1.0
     ) -> dict[str, Any]: ...
     def clear_refuse(self) -> dict[str, Any]: ...
+    def wrong_state(self, share: float = 1.0, turns: int | None = None) -> dict[str, Any]: ...
+    def clear_wrong_state(self) -> dict[str, Any]: ...
 
 
 Sink = Callable[[ev.Event], None]
@@ -379,6 +386,8 @@ class FaultSchedule:
         if s.kind == "refuse":
             assert s.status is not None
             return admin.refuse(s.status, s.retry_after_s, s.share)
+        if s.kind == "wrong_state":
+            return admin.wrong_state(s.share, s.turns)
         raise ValueError(f"unknown fault kind {s.kind!r}")  # pragma: no cover - FaultSpec checks kind
 
     def _do_remove(self, w: FaultWindow) -> None:
@@ -391,6 +400,8 @@ class FaultSchedule:
             self._need_admin().clear_stall()
         elif kind == "refuse":
             self._need_admin().clear_refuse()
+        elif kind == "wrong_state":
+            self._need_admin().clear_wrong_state()
 
 
 def _describe(exc: BaseException) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "AdminRequest",
     "ServerAdmin",
     "ServerAdminError",
+    "wrong_state_request",
 ]
 
 #: 1001/1006/1011/1012/1013 are recoverable; 1000/1008 are not (responses-websocket.md §6).
@@ -87,6 +88,15 @@ def refuse_request(status: int, retry_after_s: float | None = None, share: float
             raise ServerAdminError(f"retry_after_s must be a number >= 0, got {retry_after_s!r}")
         body["retry_after_s"] = retry_after_s
     return AdminRequest("POST", "/admin/refuse", body)
+
+
+def wrong_state_request(share: float = 1.0, turns: int | None = None) -> AdminRequest:
+    body: dict[str, Any] = {"share": _share(share)}
+    if turns is not None:
+        if isinstance(turns, bool) or not isinstance(turns, int) or turns < 1:
+            raise ServerAdminError(f"wrong_state turns must be an integer >= 1, got {turns!r}")
+        body["turns"] = turns
+    return AdminRequest("POST", "/admin/wrong_state", body)
 
 
 def parse_reply(status: int, body: bytes) -> dict[str, Any]:
@@ -156,6 +166,17 @@ class ServerAdmin:
 
     def clear_refuse(self) -> dict[str, Any]:
         return self.call(AdminRequest("DELETE", "/admin/refuse"))
+
+    def wrong_state(self, share: float = 1.0, turns: int | None = None) -> dict[str, Any]:
+        """Standing: serve chained turns of ``share`` of the live connections (picked now, seeded) from a
+        state other than the one their ``previous_response_id`` names, at most ``turns`` of them.
+        The reply gains ``affected``: how many connections were picked."""
+        reply = self.call(wrong_state_request(share, turns))
+        connections = reply.get("connections")
+        return {**reply, "affected": len(connections)} if isinstance(connections, list) else reply
+
+    def clear_wrong_state(self) -> dict[str, Any]:
+        return self.call(AdminRequest("DELETE", "/admin/wrong_state"))
 
     def reset(self) -> dict[str, Any]:
         """End every standing fault."""

@@ -124,10 +124,18 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
         + yaml.safe_dump(profile.to_dict(), sort_keys=False))
     ledger = LedgerWriter(run_dir / "ledger" / f"orchestrator-{os.getpid()}.jsonl")
     digests = profile.target.kind == "embedded"
+    backoff = profile.agent.reconnect
     ledger(ev.RunStart(run_id=run_dir.name, profile=profile.name, seed=profile.seed,
                        target=ev.TargetKind(profile.target.kind), digests=digests,
                        proxy=ev.ProxyKind(profile.proxy.kind), users=profile.load.users,
-                       duration_s=profile.load.duration_s))
+                       duration_s=profile.load.duration_s,
+                       reconnect=ev.Backoff(max_retries=backoff.max_retries, base_delay_s=backoff.base_delay_s,
+                                            max_delay_s=backoff.max_delay_s, jitter_min=backoff.jitter_min,
+                                            jitter_max=backoff.jitter_max, cooldown_s=backoff.cooldown_s),
+                       fault_plan=[ev.PlannedFault(fault=w.fault, type=w.spec.ledger_type, start_s=w.start_s)
+                                   for w in profile.plan()]
+                       + [ev.PlannedFault(fault=f"{f.name}#0", type=f.ledger_type, start_s=f.at_s)
+                          for f in profile.faults if f.at_s >= profile.load.duration_s]))
     status, error = "completed", None
 
     def _on_sigterm(signum: int, _frame: Any) -> None:

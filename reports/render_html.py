@@ -18,7 +18,7 @@ from tabulate import tabulate
 from reports.ledger.schema import RecoveryMode
 from reports.model import Report
 from reports.render_terminal import headline
-from reports.tables import tables
+from reports.tables import AGENTS_SHOWN, failed_details, tables
 
 __all__ = ["render_html", "CHART_IDS"]
 
@@ -29,7 +29,7 @@ body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; marg
 h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
 .banner { padding: 10px 14px; border-radius: 6px; font-weight: 600; margin: 8px 0; }
 .PASS { background: #e6f4ea; color: #137333; } .FAIL { background: #fce8e6; color: #a50e0e; }
-.BROKEN, .partial { background: #fef7e0; color: #8a4b00; border: 2px solid #f29900; }
+.BROKEN, .INTERRUPTED, .partial { background: #fef7e0; color: #8a4b00; border: 2px solid #f29900; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 6px 0; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f5f5f5; }
@@ -109,6 +109,37 @@ def _table_html(headers: list[str], rows: list[list[Any]], *, verdict_col: bool 
     return out
 
 
+def _anchor(check: str, agent: str) -> str:
+    return "trail-" + re.sub(r"[^A-Za-z0-9_-]", "-", f"{check}-{agent}")
+
+
+def _checks_html(report: Report, headers: list[str], rows: list[list[Any]]) -> str:
+    """The checks table, its named agents linked to their last events below."""
+    linked = {(t.check, t.focus.agent) for t in report.trails}
+    cells = []
+    for c, row in zip(report.checks, rows, strict=True):
+        row = [html.escape(str(v)) for v in row]
+        agents = [f'<a href="#{_anchor(c.name, a)}">{html.escape(a)}</a>' if (c.name, a) in linked else html.escape(a)
+                  for a in c.agents[:AGENTS_SHOWN]]
+        more = f" (+{len(c.agents) - AGENTS_SHOWN} more)" if len(c.agents) > AGENTS_SHOWN else ""
+        row[5] = ", ".join(agents) + more
+        cells.append(row)
+    out = tabulate(cells, headers=headers, tablefmt="unsafehtml", disable_numparse=True)
+    return re.sub(r"<td>(PASS|FAIL|SKIP)\s*</td>", r'<td class="v-\1">\1</td>', out)
+
+
+def _trails_html(report: Report) -> list[str]:
+    body = ["<h2>Failed checks: the last events of the agents they name</h2>"]
+    for c, trails in failed_details(report, agents=None):
+        body.append(f"<h3>{html.escape(c.name)}</h3><p>{html.escape(c.detail)}</p>")
+        for t in trails:
+            body.append(f'<h4 id="{_anchor(c.name, t.focus.agent)}">{html.escape(t.focus.agent)}, '
+                        f"{html.escape(t.anchor)}</h4>")
+            body.append(_table_html(["Time (s since start)", "Event", "What happened"],
+                                    [[f"{e.at:.2f}", e.kind, e.text] for e in t.events]))
+    return body
+
+
 def render_html(report: Report) -> str:
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
@@ -121,7 +152,10 @@ def render_html(report: Report) -> str:
                 f"{html.escape(report.generated_at)}</p>")
     all_tables = tables(report)
     title, headers, rows = all_tables[0]
-    body += [f"<h2>{title}</h2>", _table_html(headers, rows, verdict_col=True), "<h2>Charts</h2>"]
+    body += [f"<h2>{title}</h2>", _checks_html(report, headers, rows)]
+    if report.failed:
+        body += _trails_html(report)
+    body.append("<h2>Charts</h2>")
     config = {"displaylogo": False, "responsive": True}
     for div_id, fig in zip(CHART_IDS, _figures(report), strict=True):
         body.append(f'<div class="chart-wrap" id="{div_id}-wrap">')

@@ -1,7 +1,8 @@
 """report.json: a stable, versioned schema (``schema_version``; keys are only added within a version).
 
 Top level: ``schema_version``, ``generated_at``, ``run`` (name, seed, dir, status, partial, ...),
-``verdict`` (PASS/FAIL/BROKEN), ``exit_code``, ``checks`` (list), ``thresholds``, ``summary``
+``verdict`` (PASS/FAIL/INTERRUPTED/BROKEN), ``exit_code``, ``checks`` (list), ``trails`` (the last events
+of the agents named in failed checks), ``thresholds``, ``summary``
 (counts, distributions, cache, recovery modes, close codes, integrity), ``faults`` (one entry per
 fault window with its recovery), ``disconnects_by_fault``, ``timeline`` (per-second arrays),
 ``notes``. Times are seconds since the test start; latencies in ms.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import msgspec
 import orjson
 
 from reports.model import Report, exit_code
@@ -68,8 +70,12 @@ def report_dict(report: Report) -> dict[str, Any]:
         "exit_code": exit_code(report),
         "checks": [
             {"name": c.name, "verdict": c.verdict, "passed": c.passed, "observed": c.observed, "limit": c.limit,
-             "unit": c.unit, "agents": list(c.agents), "detail": c.detail}
+             "unit": c.unit, "agents": list(c.agents), "detail": c.detail, "focus": [asdict(f) for f in c.focus]}
             for c in report.checks
+        ],
+        "trails": [
+            {"check": t.check, "agent": t.focus.agent, "anchor": t.anchor, "events": [asdict(e) for e in t.events]}
+            for t in report.trails
         ],
         "thresholds": report.thresholds.as_dict(),
         "summary": {
@@ -98,6 +104,7 @@ def report_dict(report: Report) -> dict[str, Any]:
                 "digest_mismatches": asdict(it.digest_mismatches),
                 "lost_turns": asdict(it.lost_turns),
                 "never_ended_turns": it.never_ended_turns,
+                "lost_how": dict(it.lost_how),
                 "duplicated_turns": asdict(it.duplicated_turns),
                 "chain_breaks": asdict(it.chain_breaks),
                 "not_found": it.not_found,
@@ -114,5 +121,11 @@ def report_dict(report: Report) -> dict[str, Any]:
     }
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, msgspec.Struct):  # ledger values carried in the summary (the backoff policy, the plan)
+        return msgspec.to_builtins(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def render_json(report: Report) -> bytes:
-    return orjson.dumps(report_dict(report), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(report_dict(report), default=_plain, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)

@@ -6,7 +6,7 @@ from tabulate import tabulate
 
 from reports.model import Report
 from reports.render_terminal import headline
-from reports.tables import tables
+from reports.tables import failed_text, tables
 
 __all__ = ["render_markdown"]
 
@@ -16,9 +16,11 @@ def render_markdown(report: Report) -> str:
     parts = [f"# {head[0]}", ""]
     parts += [f"> **{line.strip('! ')}**" for line in head[1:]]
     parts += ["", f"Run directory: `{report.run_dir}` · generated {report.generated_at}"]
-    for title, headers, rows in tables(report):
+    for i, (title, headers, rows) in enumerate(tables(report)):
         if rows:
             parts += ["", f"## {title}", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
+        if i == 0 and report.failed:
+            parts += ["", "## Failed checks", "", "```", *failed_text(report), "```"]
     if report.notes:
         parts += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
     parts += ["", "## Thresholds", "", tabulate([[k, "-" if v is None else v] for k, v in report.thresholds.as_dict().items()],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from reports.model import Report
-from reports.tables import tables
+from reports.tables import failed_text, tables
 
 __all__ = ["render_terminal", "headline"]
 
@@ -17,6 +17,8 @@ def headline(report: Report) -> list[str]:
     lines = [f"agentsoak report: {report.name} (seed {report.seed}) — {report.verdict}: "
              f"{len(report.checks) - failed} of {len(report.checks)} checks passed or skipped, {failed} failed; "
              f"{s.agents} agents, {s.duration_s:.0f} s, {s.events:,} events"]
+    if report.interrupted and not report.errored:
+        lines.append(f"!!! INTERRUPTED: {report.interrupted}; the checks are from a partial run !!!")
     if report.partial:
         lines.append("!!! PARTIAL RUN: " + "; ".join(report.partial_reasons) + " !!!")
     if report.broken and not report.partial:
@@ -26,10 +28,12 @@ def headline(report: Report) -> list[str]:
 
 def render_terminal(report: Report) -> str:
     parts = headline(report)
-    for title, headers, rows in tables(report, detail_width=90):
+    for i, (title, headers, rows) in enumerate(tables(report, detail_width=90)):
         if not rows:
             continue
         parts += ["", title, tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
+        if i == 0 and report.failed:
+            parts += ["", "Failed checks (in full, with the last events of the agents they name)", *failed_text(report)]
     if report.notes:
         parts += ["", "Notes:"] + [f"- {n}" for n in report.notes]
     return "\n".join(parts) + "\n"

@@ -27,6 +27,7 @@ from reports.render_markdown import render_markdown
 from reports.render_terminal import render_terminal
 from reports.summary import summarize
 from reports.thresholds import Thresholds
+from reports.trail import trails
 from reports.verify import digests_available, verify
 
 __all__ = ["Report", "build_report", "write_report", "exit_code", "render_terminal", "EXIT_PASS", "EXIT_FAIL",
@@ -99,6 +100,11 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
 
     recoveries = fault_recoveries(summary, thresholds)
     checks = tuple(verify(summary, thresholds, recoveries))
+    focus = [(c.name, f) for c in checks for f in c.focus]
+    # a second streaming pass, only for the few agents named in failed checks
+    agent_trails = trails(iter_ledger(rd), focus, summary.t0_mono) if focus else ()
+    if summary.run.stop_reason == "interrupted" or (status or {}).get("status") == "interrupted":
+        notes.append("Interrupted run: the checks are from a partial run (stopped before its planned end).")
     return Report(
         run_dir=rd,
         name=str(profile.get("name") or summary.run.profile or rd.name),
@@ -116,6 +122,7 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
         ledger_lines=stats.lines,
         bad_lines=stats.bad_lines,
         generated_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        trails=agent_trails,
     )
 
 

@@ -6,12 +6,14 @@ from typing import Any
 
 from reports.model import Report
 from reports.summary import Dist
-from reports.verify import unrecovered
+from reports.trail import Trail
+from reports.verify import Check, unrecovered
 
-__all__ = ["Table", "tables", "check_rows", "fmt", "AGENTS_SHOWN"]
+__all__ = ["Table", "tables", "check_rows", "fmt", "AGENTS_SHOWN", "failed_details", "failed_text", "trail_lines"]
 
 Table = tuple[str, list[str], list[list[Any]]]
 AGENTS_SHOWN = 8
+TRAILS_SHOWN = 3  # named agents whose last events the terminal and Markdown show per failed check
 
 
 def fmt(v: Any, digits: int = 1) -> str:
@@ -50,6 +52,34 @@ def check_rows(report: Report, *, detail_width: int | None = None) -> list[list[
             detail = detail[: detail_width - 1] + "…"
         rows.append([c.verdict.upper(), c.name, fmt(c.observed), fmt(c.limit), c.unit, _agents(c.agents), detail])
     return rows
+
+
+def failed_details(report: Report, agents: int | None = TRAILS_SHOWN) -> list[tuple[Check, list[Trail]]]:
+    """Each failed check with the trails of (the first ``agents`` of) its named agents."""
+    out = []
+    for c in report.failed:
+        mine = [t for t in report.trails if t.check == c.name]
+        out.append((c, mine if agents is None else mine[:agents]))
+    return out
+
+
+def trail_lines(trail: Trail) -> list[str]:
+    """One line per event: relative seconds, kind, what happened."""
+    return [f"{'+' + format(e.at, '.2f') + ' s':>10}  {e.kind:<16} {e.text}" for e in trail.events] or [
+        "(no events of this agent)"]
+
+
+def failed_text(report: Report) -> list[str]:
+    """The failed checks in full, with the last events of their named agents (terminal and Markdown)."""
+    lines: list[str] = []
+    for c, trails in failed_details(report):
+        lines.append(f"- {c.name}: {c.detail}")
+        for t in trails:
+            lines.append(f"  {t.focus.agent}, {t.anchor}:")
+            lines += [f"    {line}" for line in trail_lines(t)]
+        if len(c.agents) > len(trails) and trails:
+            lines.append(f"  (+{len(c.agents) - len(trails)} more agents: see report.html and the ledger)")
+    return lines
 
 
 def _dist_row(name: str, d: Dist, unit: str) -> list[Any]:

@@ -58,6 +58,8 @@ class Thresholds:
     # Run health.
     min_completed_turns: int | None = 1
     max_fault_errors: int | None = 0
+    #: planned fault windows that did not apply although the test ran past their start
+    max_unapplied_faults: int | None = 0
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Thresholds:

@@ -8,20 +8,40 @@ measure (no reconnects, no faults) is ``skip``, never a silent pass.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from reports.ledger.schema import Backoff
 from reports.recovery import FaultRecovery, fault_recoveries
-from reports.summary import Dist, RunSummary
+from reports.summary import Disconnect, Dist, Finding, RunSummary
 from reports.thresholds import Thresholds
 
-__all__ = ["PASS", "FAIL", "SKIP", "Check", "Thresholds", "verify", "unrecovered", "digests_available"]
+__all__ = ["PASS", "FAIL", "SKIP", "Check", "Focus", "Thresholds", "verify", "unrecovered", "digests_available",
+           "BACKOFF_SLACK_S", "APPLY_SLACK_S", "FOCUS_AGENTS"]
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+#: scheduling slack allowed on top of the backoff policy's longest wait (a loaded Locust process)
+BACKOFF_SLACK_S = 1.0
+#: a planned fault is due when the test ran at least this long past its planned start
+APPLY_SLACK_S = 1.0
+#: agents of one failed check whose last events the report shows
+FOCUS_AGENTS = 5
+
+
+@dataclass(frozen=True)
+class Focus:
+    """Where to look in one named agent's events: up to the last event of ``turn``, or up to ``until``
+    (seconds since the test start), or, with neither, up to the agent's last event."""
+
+    agent: str
+    turn: str | None = None
+    until: float | None = None
 
 
 @dataclass(frozen=True)
 class Check:
-    """One verdict. ``observed`` and ``limit`` share ``unit``; ``agents`` are the agents at fault."""
+    """One verdict. ``observed`` and ``limit`` share ``unit``; ``agents`` are the agents at fault;
+    ``focus`` says where each of the first few of them went wrong (the report shows their last events)."""
 
     name: str
     verdict: str  # pass | fail | skip
@@ -30,6 +50,7 @@ class Check:
     unit: str
     agents: tuple[str, ...] = ()
     detail: str = ""
+    focus: tuple[Focus, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -49,6 +70,43 @@ def _at_most(name: str, observed: float | None, limit: float | None, unit: str,
 
 def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f} ms"
+
+
+def _focused(check: Check, focus: Iterable[Focus]) -> Check:
+    """``check`` with the focus of its first ``FOCUS_AGENTS`` agents (only a failed check gets one)."""
+    if check.verdict != FAIL:
+        return check
+    named = set(check.agents[:FOCUS_AGENTS])
+    chosen: dict[str, Focus] = {}
+    for f in focus:
+        if f.agent in named:
+            chosen.setdefault(f.agent, f)
+    for agent in check.agents[:FOCUS_AGENTS]:
+        chosen.setdefault(agent, Focus(agent))
+    return replace(check, focus=tuple(chosen[a] for a in check.agents[:FOCUS_AGENTS]))
+
+
+def _turn_focus(*findings: Finding) -> list[Focus]:
+    return [Focus(agent, turn=turn) for f in findings for agent, turn in f.by_agent.items()]
+
+
+def _judged(d: Disconnect, policy: Backoff | None) -> tuple[float, bool | None]:
+    """(the time a reconnect is judged by, whether it was on time by the backoff policy).
+
+    A reconnect that waited out a standing fault is judged against the agent's own backoff: it is
+    on time when the first attempt that started after the fault cleared is the one that connected,
+    and came within the policy's longest wait (or the Retry-After wait of the last refused upgrade) plus
+    ``BACKOFF_SLACK_S``; then only that attempt's connect time counts. Otherwise (not on time) it
+    counts from the fault's end. ``None``: not a standing-fault wait, judged by its raw time.
+    """
+    assert d.reconnect_ms is not None
+    if not d.waited_on_fault:
+        return d.reconnect_ms, None
+    allowed_s = None if policy is None else max(policy.longest_wait_s, d.refused_wait_s or 0.0) + BACKOFF_SLACK_S
+    prompt = d.after_clear_ms is not None and (allowed_s is None or d.after_clear_ms <= allowed_s * 1000.0)
+    if d.first_after_clear_ok and prompt and d.connect_ms is not None:
+        return d.connect_ms, True
+    return d.clear_reconnect_ms, False  # type: ignore[return-value]
 
 
 def digests_available(summary: RunSummary) -> bool:
@@ -91,43 +149,59 @@ def verify(summary: RunSummary, thresholds: Thresholds,
     bad_agents, needing, exempt = unrecovered(summary, th)
     gave_up = sum(1 for d in summary.disconnects if d.ended == "gave_up")
     reconnected = sum(1 for d in summary.disconnects if d.ended == "reconnected")
-    add(_at_most("reconnect.unrecovered_agents", len(bad_agents) if summary.disconnects else None,
-                 th.max_unrecovered_agents, "agents", bad_agents,
-                 f"{reconnected} of {len(summary.disconnects)} disconnects reconnected; {gave_up} gave up; "
-                 f"{exempt} exempt (client stop, or within {th.reconnect_grace_s:g} s of the test stop)",
-                 nothing="no disconnects"))
+    add(_focused(_at_most("reconnect.unrecovered_agents", len(bad_agents) if summary.disconnects else None,
+                          th.max_unrecovered_agents, "agents", bad_agents,
+                          f"{reconnected} of {len(summary.disconnects)} disconnects reconnected; {gave_up} gave up; "
+                          f"{exempt} exempt (client stop, or within {th.reconnect_grace_s:g} s of the test stop)",
+                          nothing="no disconnects"), ()))
 
     recs = [d for d in summary.disconnects if d.reconnect_ms is not None]
-    # Judged on the time after the fault cleared: a reconnect cannot beat a fault that still stands.
-    dist = Dist.of_values(d.clear_reconnect_ms for d in recs)  # type: ignore[misc]
-    raw = Dist.of_values(d.reconnect_ms for d in recs)  # type: ignore[misc]
-    waited = sum(1 for d in recs if d.clear_reconnect_ms != d.reconnect_ms)
-    for q, limit, value, raw_value in (
-            ("p50", th.reconnect_p50_ms, dist.p50, raw.p50), ("p95", th.reconnect_p95_ms, dist.p95, raw.p95),
-            ("p99", th.reconnect_p99_ms, dist.p99, raw.p99), ("max", th.reconnect_max_ms, dist.max, raw.max)):
-        slow = [d.agent for d in recs
-                if limit is not None and d.clear_reconnect_ms > limit]  # type: ignore[operator]
-        note = (f"; {waited} waited out a standing fault (raw {q} {_ms(raw_value)}, outage included)"
-                if waited else "")
-        add(_at_most(f"reconnect.time_{q}_ms", value, limit, "ms", slow,
-                     f"{dist.count} reconnects; {len(slow)} slower than the limit{note}", nothing="no reconnects"))
+    policy = summary.run.reconnect
+    judged = [(d, *_judged(d, policy)) for d in recs]
+    dist = Dist.of_values(v for _, v, _ in judged)
+    waited = [(d, on_time) for d, _, on_time in judged if on_time is not None]
+    late = sorted({d.agent for d, on_time in waited if not on_time})
+    raw_waited = Dist.of_values(d.reconnect_ms for d, _ in waited)  # type: ignore[misc]
+    if waited:
+        how = ("all on time" if not late else
+               f"{sum(1 for _, ok in waited if not ok)} not on time, judged from the fault's end "
+               f"({', '.join(late[:FOCUS_AGENTS])}{' …' if len(late) > FOCUS_AGENTS else ''})")
+        policy_note = (f"; {len(waited)} judged against the backoff policy (first attempt after the fault "
+                       f"cleared, plus connect time): {how}; raw p50 {_ms(raw_waited.p50)}, max "
+                       f"{_ms(raw_waited.max)} (outage and backoff included)"
+                       + ("" if policy is not None else "; no backoff policy in run_start: attempt gaps not bounded"))
+    else:
+        policy_note = ""
+    for q, limit, value in (("p50", th.reconnect_p50_ms, dist.p50), ("p95", th.reconnect_p95_ms, dist.p95),
+                            ("p99", th.reconnect_p99_ms, dist.p99), ("max", th.reconnect_max_ms, dist.max)):
+        slow = [(d, v) for d, v, _ in judged if limit is not None and v > limit]
+        check = _at_most(f"reconnect.time_{q}_ms", value, limit, "ms", [d.agent for d, _ in slow],
+                         f"{dist.count} reconnects; {len(recs) - len(waited)} against the fixed limits"
+                         f"{policy_note}; {len(slow)} slower than the limit", nothing="no reconnects")
+        add(_focused(check, (Focus(d.agent, until=d.at + d.reconnect_ms / 1000.0)  # type: ignore[operator]
+                             for d, _ in sorted(slow, key=lambda dv: -dv[1]))))
 
     attempts = [d for d in recs if d.attempts is not None]
     most = max((d.attempts for d in attempts), default=None)  # type: ignore[type-var]
     mean = sum(d.attempts for d in attempts) / len(attempts) if attempts else 0  # type: ignore[misc]
-    add(_at_most("reconnect.attempts_max", most, th.reconnect_attempts_max, "attempts",
-                 [d.agent for d in attempts if th.reconnect_attempts_max is not None
-                  and d.attempts > th.reconnect_attempts_max],  # type: ignore[operator]
-                 f"mean {mean:.2f} attempts per recovery over {len(attempts)} recoveries",
-                 nothing="no reconnects"))
+    many = [d for d in attempts if th.reconnect_attempts_max is not None
+            and d.attempts > th.reconnect_attempts_max]  # type: ignore[operator]
+    add(_focused(_at_most("reconnect.attempts_max", most, th.reconnect_attempts_max, "attempts",
+                          [d.agent for d in many],
+                          f"mean {mean:.2f} attempts per recovery over {len(attempts)} recoveries",
+                          nothing="no reconnects"),
+                 (Focus(d.agent, until=d.at + d.reconnect_ms / 1000.0) for d in many)))  # type: ignore[operator]
 
     half = summary.half_open
     hd = Dist.of_values(d.silent_ms for d in half)  # type: ignore[misc]
-    add(_at_most("reconnect.half_open_detect_ms", hd.max, th.half_open_detect_max_ms, "ms",
-                 [d.agent for d in half if th.half_open_detect_max_ms is not None
-                  and d.silent_ms > th.half_open_detect_max_ms],  # type: ignore[operator]
-                 f"{hd.count} half-open sockets detected (ping/idle timeout); p50 {_ms(hd.p50)}, max {_ms(hd.max)}",
-                 nothing="no half-open socket was detected (no ping or idle timeouts)"))
+    quiet = [d for d in half if th.half_open_detect_max_ms is not None
+             and d.silent_ms > th.half_open_detect_max_ms]  # type: ignore[operator]
+    add(_focused(_at_most("reconnect.half_open_detect_ms", hd.max, th.half_open_detect_max_ms, "ms",
+                          [d.agent for d in quiet],
+                          f"{hd.count} half-open sockets detected (ping/idle timeout); p50 {_ms(hd.p50)}, "
+                          f"max {_ms(hd.max)}",
+                          nothing="no half-open socket was detected (no ping or idle timeouts)"),
+                 (Focus(d.agent, until=d.at) for d in quiet)))
 
     peak = max(summary.timeline, key=lambda s: s.reconnects, default=None)
     peak_n = peak.reconnects if peak is not None and peak.reconnects else None
@@ -142,34 +216,43 @@ def verify(summary: RunSummary, thresholds: Thresholds,
     it = summary.integrity
     modes = ", ".join(f"{k} {v}" for k, v in summary.recovery_modes.items())
     classified = sum(summary.recovery_modes.values())
-    add(_at_most("recovery.failed", it.failed_recoveries.count if classified or reconnected else None,
-                 th.max_failed_recoveries, "recoveries", it.failed_recoveries.agents,
-                 f"{modes}; {reconnected} reconnects, {classified} classified by a following turn",
-                 nothing="no recoveries"))
+    add(_focused(_at_most("recovery.failed", it.failed_recoveries.count if classified or reconnected else None,
+                          th.max_failed_recoveries, "recoveries", it.failed_recoveries.agents,
+                          f"{modes}; {reconnected} reconnects, {classified} classified by a following turn",
+                          nothing="no recoveries"), _turn_focus(it.failed_recoveries)))
 
     protocol_bad = it.chain_breaks.count + it.not_found_unanswered.count
     protocol_agents = set(it.chain_breaks.agents) | set(it.not_found_unanswered.agents)
     protocol = (f"{it.not_found} previous_response_not_found, {it.not_found_resent} answered by a full "
                 f"resend, {it.not_found_unanswered.count} not; {it.chain_breaks.count} response-id chain breaks")
+    chain_focus = _turn_focus(it.chain_breaks, it.not_found_unanswered)
     if digests_available(summary):
-        add(_at_most("context.digest_mismatches", it.digest_mismatches.count, th.max_digest_mismatches, "turns",
-                     it.digest_mismatches.agents,
-                     f"{it.digests_compared} completed turns compared; examples: "
-                     f"{', '.join(it.digest_mismatches.examples[:5]) or '-'}"))
+        add(_focused(_at_most("context.digest_mismatches", it.digest_mismatches.count, th.max_digest_mismatches,
+                              "turns", it.digest_mismatches.agents,
+                              f"{it.digests_compared} completed turns compared; first mismatch per agent: "
+                              f"{', '.join(list(it.digest_mismatches.by_agent.values())[:5]) or '-'}"),
+                     _turn_focus(it.digest_mismatches)))
     else:
-        add(_at_most("context.digest_mismatches", protocol_bad if summary.turns else None,
-                     th.max_digest_mismatches, "turns", protocol_agents,
-                     "not available (target sends no digests); verdict from protocol-level evidence: " + protocol,
-                     nothing="not available (target sends no digests) and no turns"))
-    add(_at_most("context.response_chain", protocol_bad if summary.turns else None, th.max_chain_breaks,
-                 "turns", protocol_agents,
-                 protocol + (f"; examples: {', '.join((it.chain_breaks.examples + it.not_found_unanswered.examples)[:5])}"
-                             if protocol_bad else ""), nothing="no turns"))
+        add(_focused(_at_most("context.digest_mismatches", protocol_bad if summary.turns else None,
+                              th.max_digest_mismatches, "turns", protocol_agents,
+                              "not available (target sends no digests); verdict from protocol-level evidence: "
+                              + protocol, nothing="not available (target sends no digests) and no turns"),
+                     chain_focus))
+    examples = it.chain_breaks.examples + it.not_found_unanswered.examples
+    add(_focused(_at_most("context.response_chain", protocol_bad if summary.turns else None, th.max_chain_breaks,
+                          "turns", protocol_agents,
+                          protocol + (f"; examples: {', '.join(examples[:5])}" if protocol_bad else ""),
+                          nothing="no turns"), chain_focus))
 
-    add(_at_most("turns.lost", it.lost_turns.count, th.max_lost_turns, "turns", it.lost_turns.agents,
-                 f"{it.never_ended_turns} never ended; examples: {', '.join(it.lost_turns.examples[:5]) or '-'}"))
-    add(_at_most("turns.duplicated", it.duplicated_turns.count, th.max_duplicated_turns, "turns",
-                 it.duplicated_turns.agents, f"examples: {', '.join(it.duplicated_turns.examples[:5]) or '-'}"))
+    lost = it.lost_turns
+    how = "; ".join(f"{n} {what}" for what, n in it.lost_how.items())
+    add(_focused(_at_most("turns.lost", lost.count, th.max_lost_turns, "turns", lost.agents,
+                          (f"{lost.count} lost: {how}; examples: {', '.join(lost.examples[:5])}" if lost.count
+                           else "no turn lost")), _turn_focus(lost)))
+    add(_focused(_at_most("turns.duplicated", it.duplicated_turns.count, th.max_duplicated_turns, "turns",
+                          it.duplicated_turns.agents,
+                          f"examples: {', '.join(it.duplicated_turns.examples[:5]) or '-'}"),
+                 _turn_focus(it.duplicated_turns)))
     done = summary.completed_turns
     if th.min_completed_turns is None:
         add(Check("turns.completed", SKIP, done, None, "turns", (), "disabled (no limit)"))
@@ -186,7 +269,36 @@ def verify(summary: RunSummary, thresholds: Thresholds,
     errs = [f for f in summary.faults if f.errors]
     add(_at_most("faults.errors", sum(len(f.errors) for f in errs), th.max_fault_errors, "errors", (),
                  "; ".join(f"{f.fault}: {f.errors[0]}" for f in errs[:5]) or f"{len(summary.faults)} faults applied"))
+    add(_applied_check(summary, th))
     return checks
+
+
+def _applied_check(summary: RunSummary, th: Thresholds) -> Check:
+    """``faults.applied``: every planned window the test ran past applied (``fault_apply``)."""
+    name, plan = "faults.applied", summary.run.fault_plan
+    if plan is None:
+        return Check(name, SKIP, None, None, "faults", (), "no fault plan in run_start (an older ledger)")
+    if not plan:
+        return Check(name, SKIP, 0, 0, "faults", (), "the profile plans no faults")
+    applied = {f.fault for f in summary.applied_faults}
+    errors = {f.fault: f.errors[0] for f in summary.faults if f.errors}
+    planned_s = summary.run.duration_s
+    beyond = [p for p in plan if planned_s is not None and p.start_s >= planned_s]
+    due = [p for p in plan if p not in beyond and p.start_s <= summary.duration_s - APPLY_SLACK_S]
+    missing = [p for p in due if p.fault not in applied]
+    not_due = len(plan) - len(beyond) - len(due)
+    why = [f"{p.fault} ({p.type} at {p.start_s:g} s{': ' + errors[p.fault] if p.fault in errors else ''})"
+           for p in missing]
+    why += [f"{p.fault} ({p.type} at {p.start_s:g} s, after load.duration {planned_s:g} s: never played)"
+            for p in beyond]
+    unapplied = len(missing) + len(beyond)
+    detail = (f"{len(due) - len(missing)} of {len(due) + len(beyond)} planned faults applied"
+              + (f"; not applied: {', '.join(why[:5])}{' …' if len(why) > 5 else ''}" if why else "")
+              + (f"; {not_due} planned after the test stopped (not due)" if not_due else ""))
+    limit = th.max_unapplied_faults
+    if limit is None:
+        return Check(name, SKIP, unapplied, None, "faults not applied", (), f"disabled (no limit); {detail}")
+    return Check(name, PASS if unapplied <= limit else FAIL, unapplied, limit, "faults not applied", (), detail)
 
 
 def _recovery_check(rec: tuple[FaultRecovery, ...], th: Thresholds) -> Check:

@@ -199,7 +199,8 @@ def test_ctrl_c_stops_the_run_cleanly_and_the_report_can_be_rebuilt(tmp_path):
         (run_dir / name).unlink()
     res = cli("report", str(run_dir))
     report = json.loads((run_dir / "report.json").read_text())
-    assert res.returncode == report["exit_code"] and res.returncode in (0, 1), res.stdout[-2000:] + res.stderr
+    assert res.returncode == report["exit_code"] == 2, res.stdout[-2000:] + res.stderr  # INTERRUPTED, never FAIL
+    assert report["verdict"] == "INTERRUPTED"
     for name in ("report.md", "report.html", "junit.xml"):
         assert (run_dir / name).is_file()
 

@@ -49,8 +49,9 @@ _KIND_KEYS: dict[str, tuple[str, ...]] = {
     "wipe_store": (),
     "stall": ("share", "where", "ms", "stall"),
     "refuse": ("share", "status", "retry_after"),
+    "wrong_state": ("share", "turns"),
 }
-_EXCLUSIVE = ("down", "stall", "refuse")  # one standing mode at a time: a removal would end both
+_EXCLUSIVE = ("down", "stall", "refuse", "wrong_state")  # one standing mode at a time: a removal would end both
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 
 
@@ -135,6 +136,8 @@ def _read_fault(raw: Any, at: At, index: int, *, proxy_kind: str, target_kind: s
         if retry_after is not None and status != 429:
             raise sec.at_key("retry_after").error("only a 429 carries Retry-After", expected="no retry_after")
         fields.update(status=status, retry_after_s=retry_after)
+    elif kind == "wrong_state":
+        fields["turns"] = sec.get("turns", optional(integer(1, 1_000_000_000)), None)
     return FaultSpec(**fields)
 
 
@@ -211,4 +214,6 @@ def fault_to_dict(spec: FaultSpec) -> dict[str, Any]:
         out["status"] = spec.status
         if spec.retry_after_s is not None:
             out["retry_after"] = spec.retry_after_s
+    elif spec.kind == "wrong_state" and spec.turns is not None:
+        out["turns"] = spec.turns
     return out

@@ -64,7 +64,12 @@ socket (`attempt: 2`). `stopped` means the test ended while the turn was in flig
 ## What the verifier derives
 
 - **lost turn**: a `turn` id with a `turn_start` and no `turn_end` whose outcome is `completed`,
-  `incomplete` or `stopped` (its last attempt ended `cut`, `error` or `failed`, or never ended).
+  `incomplete` or `stopped`; how it was lost comes from its `turn_abandon` (`cause`, `attempts`), or,
+  in ledgers without one, from its last attempt (`cut`, `error`, `failed`, or never ended).
+- **answered not_found**: a `previous_response_not_found` answered by a full resend in the same
+  session (`session`/`index` of `turn_start`/`turn_end`), never by a later session.
+- **standing fault**: a `fault_apply` whose `type` is in `STANDING_FAULT_TYPES`; a reconnect after
+  one is judged against `run_start.reconnect`, and `run_start.fault_plan` lists what should apply.
 - **duplicated turn**: a `turn` id with more than one `turn_end` of outcome `completed`/`incomplete`.
 - **digest mismatch**: a completed `turn_end` with both digests set and different.
 - **unrecovered agent**: a `disconnect` not followed by a `connect_ok` of the same agent (unless the
@@ -82,6 +87,10 @@ def _type_name(t: Any) -> str:
         return " \\| ".join(_type_name(a) for a in typing.get_args(t))
     if origin is dict:
         return "object"
+    if origin is list:
+        return "list of " + _type_name(typing.get_args(t)[0])
+    if isinstance(t, type) and issubclass(t, msgspec.Struct):
+        return f"[`{t.__name__}`](#{t.__name__.lower()})"
     return {str: "str", int: "int", float: "float", bool: "bool"}.get(t, str(t))
 
 
@@ -89,9 +98,14 @@ def _doc(cls: type) -> str:
     return " ".join((cls.__doc__ or "").split()).replace("``", "`")
 
 
-def _table(cls: type[s.Event]) -> list[str]:
-    base = {f.name for f in msgspec.structs.fields(s.Event)}
-    lines = [f"### `{cls.__struct_config__.tag}`", "", _doc(cls), ""]
+#: structs nested inside events, each with its own table
+_NESTED: tuple[type[msgspec.Struct], ...] = (s.Backoff, s.PlannedFault)
+
+
+def _table(cls: type[msgspec.Struct]) -> list[str]:
+    base = {f.name for f in msgspec.structs.fields(s.Event)} if issubclass(cls, s.Event) else set()
+    title = f"`{cls.__struct_config__.tag}`" if issubclass(cls, s.Event) else cls.__name__
+    lines = [f"### {title}", "", _doc(cls), ""]
     fields = [f for f in msgspec.structs.fields(cls) if f.name not in base]
     if not fields:
         return [*lines, "No keys beyond the common ones.", ""]
@@ -108,6 +122,9 @@ def render() -> str:
         out.append(f"## {title}\n")
         for cls in kinds:
             out.append("\n".join(_table(cls)))
+    out.append("## Values nested in events\n")
+    for cls in _NESTED:
+        out.append("\n".join(_table(cls)))
     out.append(_TAIL)
     return "\n".join(out)
 

@@ -22,8 +22,8 @@ __all__ = [
     "LEDGER_VERSION", "Event", "EVENT_TYPES", "AnyEvent",
     "TargetKind", "ProxyKind", "StopReason", "ConnectReason", "ClosedBy", "Detector", "InputMode",
     "Outcome", "CacheOutcome", "RecoveryMode", "LossCause", "CloseCode",
-    "GOOD_OUTCOMES", "FAILED_OUTCOMES", "HALF_OPEN_DETECTORS",
-    "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
+    "GOOD_OUTCOMES", "FAILED_OUTCOMES", "HALF_OPEN_DETECTORS", "STANDING_FAULT_TYPES",
+    "Backoff", "PlannedFault", "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
     "AgentStart", "AgentStop", "ConnectAttempt", "ConnectOk", "ConnectFail", "Disconnect", "ReconnectGiveup",
     "ProtocolError", "TurnStart", "TurnEnd", "TurnAbandon", "Recovery",
 ]
@@ -150,6 +150,14 @@ class CloseCode(enum.IntEnum):
 GOOD_OUTCOMES = frozenset({Outcome.COMPLETED, Outcome.INCOMPLETE})
 FAILED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.ERROR})
 HALF_OPEN_DETECTORS = frozenset({Detector.PING_TIMEOUT, Detector.IDLE_TIMEOUT})
+#: ``fault_apply.type`` values of *standing* faults: windows that hold the agents back for as long as
+#: they last, so a disconnect inside one is judged from the window's end (reports/verify.py): the
+#: proxy ``down``; the server's ``refuse`` (every upgrade refused) and ``stall`` (responses held
+#: back); toxics that black-hole or cut every connection (``timeout``: data dropped; ``reset_peer``:
+#: reset after the first data; ``limit_data``: closed after a few bytes). Not here: instant faults
+#: (``close``, ``limit``, ``evict``, ``wipe_store``), toxics that only slow data down (``latency``,
+#: ``bandwidth``, ``slicer``, ``slow_close``), and ``wrong_state`` (it lets everyone connect and run).
+STANDING_FAULT_TYPES = frozenset({"down", "refuse", "stall", "timeout", "reset_peer", "limit_data"})
 
 
 # -- events ----------------------------------------------------------------------------------------
@@ -186,6 +194,34 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
 
 # run-level (orchestrator, Locust master)
 
+class Backoff(msgspec.Struct, frozen=True, kw_only=True):
+    """The agents' reconnect backoff (the profile's ``agent.reconnect``): retry ``n`` waits
+    ``min(base_delay_s·2^(n-1), max_delay_s) × U(jitter_min, jitter_max)``; after ``max_retries``
+    failed attempts the agent waits ``cooldown_s`` and starts a new sequence."""
+
+    max_retries: int
+    base_delay_s: float
+    max_delay_s: float
+    jitter_min: float
+    jitter_max: float
+    cooldown_s: float
+
+    @property
+    def longest_wait_s(self) -> float:
+        """The longest wait the policy allows between two attempts."""
+        return max(self.max_delay_s * self.jitter_max, self.cooldown_s)
+
+
+class PlannedFault(msgspec.Struct, frozen=True, kw_only=True):
+    """One window of the fault plan: ``fault`` is the id ``fault_apply`` will carry (``drop-all#0``),
+    ``start_s`` its planned start relative to the test start (a timeline entry that starts at or after
+    the run's ``duration_s`` is listed too, with its ``at``: it can never apply)."""
+
+    fault: str
+    type: str
+    start_s: float
+
+
 class RunStart(Event, frozen=True, kw_only=True, tag="run_start"):
     """The orchestrator starts a run."""
 
@@ -197,6 +233,8 @@ class RunStart(Event, frozen=True, kw_only=True, tag="run_start"):
     proxy: ProxyKind
     users: int
     duration_s: float
+    reconnect: Backoff | None = None  # null in ledgers written before it was added
+    fault_plan: list[PlannedFault] | None = None  # every planned fault window; null: not recorded
 
 
 class TestStart(Event, frozen=True, kw_only=True, tag="test_start"):
@@ -221,7 +259,7 @@ class RunStop(Event, frozen=True, kw_only=True, tag="run_stop"):
 class FaultApply(Event, frozen=True, kw_only=True, tag="fault_apply"):
     """A fault took effect. ``fault`` is its id (``drop-all#0`` for the first repeat); ``type`` the toxic
     type, ``down`` or a protocol fault (``close``, ``limit``, ``evict``, ``wipe_store``, ``stall``,
-    ``refuse``); ``start_s``/``duration_s`` are planned, relative to the test start."""
+    ``refuse``, ``wrong_state``); ``start_s``/``duration_s`` are planned, relative to the test start."""
 
     fault: str
     type: str

@@ -35,7 +35,7 @@ class Faults:
             out.append(FaultWindow(
                 fault=e.fault, type=e.type, share=e.share, start=start - base, end=max(start, end) - base,
                 removed=removed is not None, planned_start_s=e.start_s, planned_duration_s=e.duration_s,
-                errors=tuple(self.errors.get(e.fault, ())),
+                errors=tuple(self.errors.get(e.fault, ())), standing=e.type in ev.STANDING_FAULT_TYPES,
             ))
         applied = {f.fault for f in out}
         for fault, errors in self.errors.items():  # errors of faults that never applied still count

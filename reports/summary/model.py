@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from reports.ledger.schema import FAILED_OUTCOMES, GOOD_OUTCOMES, HALF_OPEN_DETECTORS, RecoveryMode
+from reports.ledger.schema import (
+    FAILED_OUTCOMES,
+    GOOD_OUTCOMES,
+    HALF_OPEN_DETECTORS,
+    Backoff,
+    PlannedFault,
+    RecoveryMode,
+)
 from reports.quantile import nearest_rank
 from reports.sketch import LogHistogram
 
@@ -54,6 +61,8 @@ class RunInfo:
     proxy: str | None = None
     users: int | None = None
     duration_s: float | None = None
+    reconnect: Backoff | None = None  # the agents' backoff policy; None in older ledgers
+    fault_plan: tuple[PlannedFault, ...] | None = None  # every planned fault window; None: not recorded
     started: bool = False
     stopped: bool = False
     stop_reason: str | None = None
@@ -75,6 +84,7 @@ class FaultWindow:
     planned_start_s: float | None
     planned_duration_s: float | None
     errors: tuple[str, ...] = ()
+    standing: bool = False  # its type is in ``STANDING_FAULT_TYPES``: it holds agents back while it lasts
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,16 @@ class Disconnect:
     attempts: int | None
     first_attempt_ms: float | None
     fault_end_at: float | None = None  # end of the standing fault window this disconnect fell in
+    # Set only for a reconnect that came after the standing window it waited on had cleared:
+    after_clear_ms: float | None = None  # the window's end -> the first attempt that started after it
+    first_after_clear_ok: bool | None = None  # that first attempt is the one that connected
+    connect_ms: float | None = None  # the successful handshake's own duration
+    refused_wait_s: float | None = None  # the wait the last refused upgrade before the clear announced (Retry-After)
+
+    @property
+    def waited_on_fault(self) -> bool:
+        """The reconnect came only after the standing fault it fell in had cleared."""
+        return self.first_after_clear_ok is not None
 
     @property
     def clear_reconnect_ms(self) -> float | None:
@@ -117,11 +137,13 @@ class Disconnect:
 
 @dataclass(frozen=True)
 class Finding:
-    """A count of offending items, the agents they belong to and a few example ids."""
+    """A count of offending items, the agents they belong to, a few example ids, and each agent's
+    first example (``by_agent``: agent -> id)."""
 
     count: int = 0
     agents: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
+    by_agent: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +154,7 @@ class Integrity:
     digest_mismatches: Finding
     lost_turns: Finding
     never_ended_turns: int
+    lost_how: Mapping[str, int]  # how the lost turns were lost ("cut 5 times, policy exhausted") -> count
     duplicated_turns: Finding
     chain_breaks: Finding
     not_found: int

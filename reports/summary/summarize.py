@@ -52,7 +52,7 @@ class _Pass:
         self.conns = Connections(self.timeline, self.agents)
         run, faults, turns, conns = self.run, self.faults, self.turns, self.conns
         self.agent_handlers: dict[type[Any], Callable[[Any], None]] = {
-            ev.TurnEnd: turns.end, ev.TurnStart: turns.start,
+            ev.TurnEnd: turns.end, ev.TurnStart: turns.start, ev.TurnAbandon: turns.abandon,
             ev.ConnectOk: conns.connect_ok, ev.ConnectAttempt: conns.connect_attempt,
             ev.Disconnect: conns.disconnect, ev.ReconnectGiveup: conns.mark, ev.AgentStop: conns.mark,
             ev.ConnectFail: conns.connect_fail, ev.AgentStart: conns.agent_start, ev.Recovery: conns.recovery,

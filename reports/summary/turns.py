@@ -22,23 +22,55 @@ NOT_FOUND = "previous_response_not_found"
 class _Turn:
     """What the ledger said about one logical turn (all its attempts)."""
 
-    __slots__ = ("agent", "started", "ended", "stopped", "good_ends")
+    __slots__ = ("agent", "session", "index", "started", "ended", "stopped", "good_ends", "last", "last_error",
+                 "cuts", "cause", "attempts")
 
     def __init__(self, agent: str) -> None:
         self.agent = agent
+        self.session: int | None = None
+        self.index: int | None = None
         self.started = self.ended = self.stopped = False
-        self.good_ends = 0
+        self.good_ends = self.cuts = 0
+        self.last: ev.Outcome | None = None  # the outcome of its last turn_end
+        self.last_error: str | None = None
+        self.cause: ev.LossCause | None = None  # from turn_abandon
+        self.attempts: int | None = None  # turn_abandon.attempts
+
+    def loss(self) -> str:
+        """How this lost turn was lost, in words (``turn_abandon`` first, else its last ``turn_end``)."""
+        if self.cause is not None:
+            return _ABANDONED[self.cause](self)
+        if not self.ended:
+            return "never ended"
+        if self.last == ev.Outcome.CUT:
+            return "cut and not retried" if self.cuts <= 1 else f"cut {self.cuts} times, not retried again"
+        if self.last == ev.Outcome.FAILED:
+            return "failed (response.failed)"
+        if self.last_error == NOT_FOUND:
+            return f"{NOT_FOUND}, not resent"
+        return f"ended in error ({self.last_error or 'no code'})"
+
+
+_ABANDONED = {
+    ev.LossCause.CUT_RETRIES_EXHAUSTED: lambda t: f"cut {t.attempts or t.cuts} times, policy exhausted",
+    ev.LossCause.RETRY_DISABLED: lambda t: "cut and not retried (retry disabled)",
+    ev.LossCause.FULL_RESEND_DISABLED: lambda t: f"{NOT_FOUND}, full resend disabled",
+    ev.LossCause.ERROR: lambda t: f"ended in error ({t.last_error or 'no code'})",
+    ev.LossCause.FAILED: lambda t: "failed (response.failed)",
+    ev.LossCause.NO_CONNECTION: lambda t: "no connection within the turn timeout",
+}
 
 
 class _Chain:
-    """One agent's conversation as it goes: its session, last good response, a not_found to answer."""
+    """One agent's conversation as it goes: its session, last good response, and the ``(session, index)``
+    of a previous_response_not_found still to be answered by a full resend."""
 
     __slots__ = ("session", "last_response", "not_found_pending")
 
     def __init__(self, session: int) -> None:
         self.session = session
         self.last_response: str | None = None
-        self.not_found_pending = False
+        self.not_found_pending: tuple[int | None, int | None] | None = None
 
 
 class Turns:
@@ -72,7 +104,7 @@ class Turns:
         self.starts += 1
         t = self._turn(e.turn, e.agent)
         t.started = True
-        t.agent = e.agent
+        t.agent, t.session, t.index = e.agent, e.session, e.index
         self.sessions.add((e.agent, e.session))
         chain = self.chains.get(e.agent)
         if chain is None:
@@ -81,9 +113,14 @@ class Turns:
         elif chain.session != e.session:
             chain.session, chain.last_response = e.session, None
         prev = e.previous_response_id
-        if chain.not_found_pending:
-            chain.not_found_pending = False
-            if prev is None and e.input_mode == ev.InputMode.FULL:
+        pending = chain.not_found_pending
+        if pending is not None:
+            # The answer is a full resend as the same session's next attempt of that turn (or its next
+            # turn); the first turn of a later session is a new conversation, not an answer.
+            chain.not_found_pending = None
+            p_session, p_index = pending
+            same = p_session == e.session and p_index is not None and e.index in (p_index, p_index + 1)
+            if same and prev is None and e.input_mode == ev.InputMode.FULL:
                 self.not_found_resent += 1
             else:
                 self.not_found_unanswered.add(e.agent, e.turn)
@@ -94,6 +131,9 @@ class Turns:
         outcome = e.outcome
         self.outcomes[outcome.value] += 1
         t = self._turn(e.turn, e.agent)
+        t.last, t.last_error = outcome, e.error_code
+        if outcome == ev.Outcome.CUT:
+            t.cuts += 1
         if outcome in ev.GOOD_OUTCOMES:
             self._good_end(e, t)
         elif outcome == ev.Outcome.STOPPED:
@@ -106,7 +146,14 @@ class Turns:
             self.not_found += 1
             chain = self.chains.get(e.agent)
             if chain is not None:
-                chain.not_found_pending = True
+                chain.not_found_pending = (e.session if e.session is not None else t.session,
+                                           e.index if e.index is not None else t.index)
+
+    def abandon(self, e: ev.TurnAbandon) -> None:
+        t = self._turn(e.turn, e.agent)
+        t.cause, t.attempts = e.cause, e.attempts
+        if e.error_code is not None:
+            t.last_error = e.error_code
 
     def _good_end(self, e: ev.TurnEnd, t: _Turn) -> None:
         t.ended = True
@@ -135,9 +182,11 @@ class Turns:
     def integrity(self, failed_recoveries: FindingSet) -> Integrity:
         lost, duplicated = FindingSet(), FindingSet()
         never_ended = 0
+        how: Counter[str] = Counter()
         for turn, t in self.turns.items():
             if t.started and not t.good_ends and not t.stopped:
                 lost.add(t.agent, turn)
+                how[t.loss()] += 1
                 if not t.ended:  # no turn_end at all: in flight when the ledger ends
                     never_ended += 1
             if t.good_ends > 1:
@@ -147,6 +196,7 @@ class Turns:
             digest_mismatches=self.mismatches.freeze(),
             lost_turns=lost.freeze(),
             never_ended_turns=never_ended,
+            lost_how=dict(how.most_common()),
             duplicated_turns=duplicated.freeze(),
             chain_breaks=self.chain_breaks.freeze(),
             not_found=self.not_found,

@@ -14,7 +14,7 @@ import msgspec
 import orjson
 import pytest
 
-from faults.schedule import FaultSchedule, FaultSpec, plan, toxic_name
+from faults.schedule import FAULT_KINDS, INSTANT_KINDS, FaultSchedule, FaultSpec, plan, toxic_name
 from reports.ledger import LedgerWriter
 from tests.timing import MS, wait_until
 
@@ -367,3 +367,22 @@ def test_fault_spec_rejects_unknown_kinds():
         FaultSpec("x", "explode", at_s=0)
     with pytest.raises(ValueError, match="a toxic fault needs a toxic type"):  # not some other ValueError
         FaultSpec("x", "toxic", at_s=0)
+
+
+def test_wrong_state_is_a_standing_protocol_fault_cleared_at_its_end():
+    specs = [FaultSpec("ws", "wrong_state", at_s=10, duration_s=5, share=0.2, turns=1)]
+    sched, _, admin, sink, _ = make(specs)
+    sched.run()
+    assert admin.calls == [(1010.0, "wrong_state", 0.2, 1), (1015.0, "clear_wrong_state")]
+    apply = sink.events[0][2]
+    assert (apply["type"], apply["share"], apply["attributes"]) == ("wrong_state", 0.2, {"turns": 1})
+    assert sink.kinds() == [(10.0, "fault_apply", "ws#0"), (15.0, "fault_remove", "ws#0")]
+
+
+def test_the_standing_fault_types_are_fault_kinds_or_toxic_types():
+    """The one list the report judges standing windows by names only types a fault_apply can carry."""
+    from faults.toxics import TOXICS
+    from reports.ledger.schema import STANDING_FAULT_TYPES
+
+    assert STANDING_FAULT_TYPES <= (set(FAULT_KINDS) | set(TOXICS)), STANDING_FAULT_TYPES
+    assert not STANDING_FAULT_TYPES & INSTANT_KINDS

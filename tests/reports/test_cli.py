@@ -54,3 +54,11 @@ def test_compare_shows_differences_and_flags_regressions(make_run, capsys):
     assert line.split()[:4] == ["REGRESSED", "turns.duplicated", "PASS", "FAIL"]
     assert "turn latency p95 (ms)" in out and "cache hit ratio" in out
     assert run_cli("compare", str(a), str(a.parent / "nope")) == 2
+
+
+def test_report_on_an_interrupted_run_exits_2(make_run, capsys):
+    run = make_run(stop_reason="interrupted", never_reconnect=("a1-1",))
+    for _ in range(2):  # and on every later report of that run
+        assert run_cli("report", "--quiet", str(run)) == 2
+        out = capsys.readouterr().out
+        assert "INTERRUPTED" in out and "FAIL:" not in out

@@ -30,6 +30,10 @@ def _sample(t: typing.Any, name: str, i: int) -> typing.Any:
         return _sample(next(a for a in typing.get_args(t) if a is not type(None)), name, i)
     if typing.get_origin(t) is dict:
         return {"k": i}
+    if typing.get_origin(t) is list:
+        return [_sample(typing.get_args(t)[0], name, i)]
+    if isinstance(t, type) and issubclass(t, msgspec.Struct):  # a nested value: every field set too
+        return t(**{f.name: _sample(f.type, f.name, i) for f in msgspec.structs.fields(t)})
     return {str: f"{name}-{i}", int: 7 + i, float: 1.5 + i, bool: i % 2 == 0}[t]
 
 
@@ -71,11 +75,13 @@ def test_every_kind_the_summary_reads_feeds_it_without_error():
     """The summary reads typed attributes, so a field renamed in the schema raises here, never a 0 or SKIP."""
     events = [sample(cls) for cls in ev.EVENT_TYPES]  # one agent, one turn, one fault: the same ids throughout
     s = summarize(events)
-    assert (s.events, s.agent_events, s.agents, s.turns, s.turn_attempts) == (len(events), 10, 1, 1, 1)
+    assert (s.events, s.agent_events, s.agents, s.turns, s.turn_attempts) == (len(events), 11, 1, 1, 1)
     assert s.outcomes == {"completed": 1} and s.cache["hit"] == 1 and s.recovery_modes["cache_hit"] == 1
     assert [(d.agent, d.ended, d.code) for d in s.disconnects] == [("agent-0", "gave_up", 7)]  # same instant: the giveup follows
     assert [f.fault for f in s.faults] == ["fault-0"] and s.faults[0].errors == ("error-0",)
     assert s.run.run_id == "run_id-0" and s.run.stop_reason == ev.StopReason.COMPLETED
+    assert s.run.reconnect is not None and s.run.reconnect.max_delay_s == 1.5
+    assert s.run.fault_plan is not None and [p.fault for p in s.run.fault_plan] == ["fault-0"]
     assert s.connect_failures == {"HTTP 7": 1} and s.integrity.digests_compared == 1
 
 

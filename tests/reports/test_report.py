@@ -160,3 +160,53 @@ def test_lines_of_the_wrong_types_are_reported_not_a_traceback(make_run):
     assert report.summary.events == healthy.events + 1  # the run_stop with a bad optional key still counts
     assert report.summary.run.stop_error is None
     assert {p.name for p in write_report(report).values()} >= {"report.json", "junit.xml"}
+
+
+# -- named agents' last events; honest stops (issue 9 §2, §3) ----------------------------------------
+
+def test_an_agent_named_in_a_failed_check_gets_its_last_events(make_run):
+    report = build_report(make_run(abandon=("a1-1", 30, "cut_retries_exhausted", 5)))
+    (trail,) = [t for t in report.trails if t.check == "turns.lost"]
+    assert trail.focus.agent == "a1-1" and trail.anchor == "up to turn a1-1/s1/t30"
+    assert [e.kind for e in trail.events] == ["turn_end"] * 5 + ["turn_abandon"]
+    assert trail.events[-1].text == "a1-1/s1/t30 given up after 5 attempt(s): cut_retries_exhausted"
+    assert trail.events[0].at == pytest.approx(30.7, abs=0.01)  # seconds since the test start
+    text = render_terminal(report)
+    block = text[text.index("Failed checks"):text.index("\nLoad")]
+    assert "- turns.lost: 1 lost: 1 cut 5 times, policy exhausted; examples: a1-1/s1/t30" in block
+    assert "  a1-1, up to turn a1-1/s1/t30:" in block and "+31.60 s  turn_abandon" in block
+    paths = write_report(report)
+    assert "+31.60 s  turn_abandon" in paths["md"].read_text()
+    page = paths["html"].read_text()
+    assert '<a href="#trail-turns-lost-a1-1">a1-1</a>' in page and '<h4 id="trail-turns-lost-a1-1">' in page
+    doc = orjson.loads(paths["json"].read_bytes())
+    assert doc["summary"]["integrity"]["lost_how"] == {"cut 5 times, policy exhausted": 1}
+    (trail_doc,) = [t for t in doc["trails"] if t["check"] == "turns.lost"]
+    assert trail_doc["agent"] == "a1-1" and trail_doc["events"][-1]["kind"] == "turn_abandon"
+
+
+def test_an_unrecovered_agent_shows_its_disconnect_and_a_healthy_run_has_no_trails(make_run):
+    report = build_report(make_run(give_up=("a1-2",)))
+    (trail,) = report.trails
+    assert trail.check == "reconnect.unrecovered_agents" and trail.anchor == "its last events"
+    kinds = [e.kind for e in trail.events]
+    assert kinds[-2:] == ["connect_attempt", "reconnect_giveup"] and "disconnect" in kinds
+    assert build_report(make_run()).trails == ()
+
+
+def test_an_interrupted_run_is_interrupted_with_exit_2_never_fail(make_run):
+    run = make_run(stop_reason="interrupted", lost=("a1-2", 20))  # a check fails, as it would on Ctrl-C
+    report = build_report(run)
+    assert report.verdict == "INTERRUPTED" and exit_code(report) == 2
+    assert report.failed  # the checks are still computed and shown
+    head = render_terminal(report).splitlines()
+    assert "— INTERRUPTED:" in head[0] and head[1].startswith("!!! INTERRUPTED: interrupted; the checks are from a "
+                                                              "partial run")
+    doc = orjson.loads(write_report(report)["json"].read_bytes())
+    assert doc["verdict"] == "INTERRUPTED" and doc["exit_code"] == 2
+    assert build_report(run).verdict == "INTERRUPTED"  # every later report says the same
+
+
+def test_a_run_that_ended_in_error_is_broken(make_run):
+    report = build_report(make_run(stop_reason="error"))
+    assert report.verdict == "BROKEN" and exit_code(report) == 2
