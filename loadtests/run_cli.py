@@ -62,6 +62,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from reports.report import build_report, exit_code, render_terminal, write_report
 
     from .profile import ProfileError, load_profile
+    from .profile.late_faults import late_fault_warnings
     from .run import make_run_dir, run_profile
 
     try:
@@ -72,6 +73,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"agentsoak: cannot read profile {args.profile}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    for warning in late_fault_warnings(profile):
+        print(f"agentsoak: {warning}", file=sys.stderr)
     run_dir = make_run_dir(profile, args.output_dir)
     print(f"agentsoak: running {profile.name} ({profile.load.users} agents, {profile.load.duration_s:.0f}s, "
           f"{len(profile.faults)} fault entries) -> {run_dir}", file=sys.stderr)
