@@ -4,8 +4,9 @@
 embedded proxy, Locust headless), creates the proxy route, lets the Locust master play the fault
 schedule from the test's real start, shows progress, and shuts everything down cleanly, also on
 Ctrl-C. Before the load it makes one real WebSocket handshake along the agents' route
-(:mod:`loadtests.preflight`), so an unreachable target fails in seconds. It leaves ``runs/<UTC time>-<name>/`` with the resolved profile, the ledger, Locust's CSV and
-HTML, the component logs (``logs/orchestrator.log`` holds the traceback of an unexpected error) and
+(:mod:`loadtests.preflight`), so an unreachable target fails in seconds. It leaves
+``runs/<UTC time>-<name>/`` with the resolved profile, the ledger, Locust's CSV and HTML, the
+component logs (``logs/orchestrator.log`` holds the traceback of an unexpected error) and
 ``run.json``; the report is built from that directory alone. Children start through
 :class:`faults.child.Child` and are tied to this process's life where the platform allows.
 
