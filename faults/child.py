@@ -19,6 +19,7 @@ Parent-death tie: on Linux a child started from the main thread gets ``PR_SET_PD
 through ``prctl`` in ``preexec_fn``, so a parent killed with SIGKILL (or by the OOM killer) takes its
 children with it. The signal follows the *thread* that forked, hence main thread only. Elsewhere
 (macOS, other threads) nothing is tied; :func:`parent_death_hook` is the one place to extend.
+A process that is forked, not exec'd (Locust's workers), ties itself with :func:`tie_to_parent`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["Child", "ChildStartError", "parent_death_hook", "START_TIMEOUT_S"]
+__all__ = ["Child", "ChildStartError", "parent_death_hook", "tie_to_parent", "START_TIMEOUT_S"]
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -83,6 +84,21 @@ def parent_death_hook() -> Callable[[], None] | None:
             os._exit(1)
 
     return tie
+
+
+def tie_to_parent(parent: int) -> bool:
+    """Tie this (already running) process to ``parent``: SIGTERM when the thread that forked it dies.
+
+    For processes that are forked rather than exec'd by a :class:`Child` (Locust's ``--processes``
+    workers, forked by their master). Exits at once if ``parent`` is already gone. Returns whether
+    a tie was made (False where the platform has none).
+    """
+    if _PRCTL is None:
+        return False
+    _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != parent:  # it died before the tie was made
+        os._exit(1)
+    return True
 
 
 class Child:

@@ -127,7 +127,8 @@ class FaultClient:
         if seed is not None:
             argv += ["--seed", str(seed)]
         try:
-            child = Child.start("embedded Toxiproxy", argv, ready=READY, log_path=log_path)
+            # its own session: a terminal's Ctrl-C reaches only its owner, which stops it after the load
+            child = Child.start("embedded Toxiproxy", argv, ready=READY, log_path=log_path, new_session=True)
         except ChildStartError as exc:
             raise BackendError(str(exc)) from None
         client = cls(f"http://{child.ready_line.removeprefix(READY)}", backend="embedded", timeout=timeout,
@@ -148,7 +149,7 @@ class FaultClient:
             client = cls(f"http://127.0.0.1:{port}", backend="binary", timeout=timeout)
             try:
                 client._child = Child.start("toxiproxy-server", [binary, "-host", "127.0.0.1", "-port", str(port)],
-                                            probe=client.version, log_path=log_path)
+                                            probe=client.version, log_path=log_path, new_session=True)
                 return client
             except ChildStartError as exc:
                 last = exc

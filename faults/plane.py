@@ -22,6 +22,7 @@ import sys
 import tempfile
 from typing import Any
 
+from .child import parent_death_hook
 from .draws import LocalOrdinals, SharedOrdinals
 from .errors import ApiError
 from .installed import Installed
@@ -104,7 +105,9 @@ class _Worker:
                 "--ordinals-fd", str(ordinals_fd)]
         if seed is not None:
             args += ["--seed", str(seed)]
-        self.proc = subprocess.Popen(args, pass_fds=[child.fileno(), ordinals_fd], cwd=_root())
+        # Tied to the API process twice: EOF on the socketpair, and the parent-death signal.
+        self.proc = subprocess.Popen(args, pass_fds=[child.fileno(), ordinals_fd], cwd=_root(),
+                                     preexec_fn=parent_death_hook())
         child.close()
         self.sock = parent
         self.reader: asyncio.StreamReader | None = None

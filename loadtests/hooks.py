@@ -5,8 +5,10 @@ subscribes in ``__init__``). :class:`AgentsoakHooks` listens to:
 
 - ``init_command_line_parser``: adds ``--agentsoak-run-dir`` (where this process writes its ledger
   file), ``--agentsoak-profile`` (the resolved profile), the proxy and admin URLs, and ``--seed``;
-- ``init``: registers the agent-index messages (:mod:`loadtests.agent_index`) and applies the
-  profile's agent behaviour to the users (in every process);
+- ``init``: registers the agent-index messages (:mod:`loadtests.agent_index`), applies the profile's
+  agent behaviour to the users (in every process), and ties a ``--processes`` worker's life to its
+  master's (a master that dies, even by SIGKILL, takes its workers with it; on their own they would
+  notice only after Locust's 60 s heartbeat timeout);
 - ``test_start`` (master or local runner only): starts the fault schedule from the test's real start;
   ``test_stop`` stops it, removing every active fault. Both are recorded in the ledger;
 - ``quitting``: flushes and closes this process's ledger.
@@ -16,8 +18,10 @@ The per-environment state (sink, profile, schedule) is in :mod:`loadtests.run_st
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from faults.child import tie_to_parent
 from reports.ledger import schema as ev
 
 from . import agent_index
@@ -56,6 +60,8 @@ class AgentsoakHooks:
     @staticmethod
     def on_init(environment: Any, **_kw: Any) -> None:
         agent_index.install(environment)
+        if runner_kind(environment) == "WorkerRunner" and getattr(environment.parsed_options, "processes", None):
+            tie_to_parent(os.getppid())  # forked by its master (or by `locust --worker --processes N`)
         profile = state_for(environment).profile
         if profile is None:
             return

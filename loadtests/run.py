@@ -3,10 +3,17 @@
 ``run_profile`` brings up what the profile names, each in its own process (the reference server, the
 embedded proxy, Locust headless), creates the proxy route, lets the Locust master play the fault
 schedule from the test's real start, shows progress, and shuts everything down cleanly, also on
-Ctrl-C. It leaves ``runs/<UTC time>-<name>/`` with the resolved profile, the ledger, Locust's CSV and
-HTML, the component logs (``logs/orchestrator.log`` holds the traceback of an unexpected error) and
+Ctrl-C. Before the load it makes one real WebSocket handshake along the agents' route
+(:mod:`loadtests.preflight`), so an unreachable target fails in seconds. It leaves
+``runs/<UTC time>-<name>/`` with the resolved profile, the ledger, Locust's CSV and HTML, the
+component logs (``logs/orchestrator.log`` holds the traceback of an unexpected error) and
 ``run.json``; the report is built from that directory alone. Children start through
 :class:`faults.child.Child` and are tied to this process's life where the platform allows.
+
+Stopping (see :mod:`loadtests.stop_signals`): SIGINT and SIGTERM, whoever sends them, end the run as
+Ctrl-C does; a second one hurries the shutdown (SIGKILL to Locust's process group) but never skips
+it. Locust, its workers, the target and the proxy are all gone before :func:`run_profile` returns,
+Locust first, so nothing writes to the ledger after it returns.
 """
 
 from __future__ import annotations
@@ -33,11 +40,14 @@ from faults.client import FaultClient
 from reports.ledger import LedgerWriter
 from reports.ledger import schema as ev
 
+from .preflight import PreflightError, preflight
 from .profile import Profile
 from .profile.model import RESPONSES_PATH
 from .progress import LedgerTail
 from .server.cli import config_to_args
 from .server.config import profile_knobs
+from .stop_signals import Interrupted, StopSignals
+from .transport_config import DEFAULT_API_KEY_ENV, TRANSPORT_DEFAULTS
 
 __all__ = ["RunResult", "run_profile", "make_run_dir", "ReferenceServer"]
 
@@ -116,8 +126,16 @@ def _write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
-def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: TextIO | None = sys.stderr) -> RunResult:
-    """Run one scenario end to end and return where it went. Never raises for a broken run."""
+def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: TextIO | None = sys.stderr,
+                stops: StopSignals | None = None) -> RunResult:
+    """Run one scenario end to end and return where it went. Never raises for a broken run.
+
+    ``stops`` is the caller's :class:`StopSignals` (installed around the report too); without one,
+    one is installed for the run.
+    """
+    if stops is None:
+        with StopSignals() as own:
+            return run_profile(profile, run_dir=run_dir, progress=progress, stops=own)
     run_dir = run_dir or make_run_dir(profile)
     (run_dir / "profile.resolved.yaml").write_text(
         f"# resolved profile of this run (seed {profile.seed})\n"
@@ -137,26 +155,28 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
                        + [ev.PlannedFault(fault=f"{f.name}#0", type=f.ledger_type, start_s=f.at_s)
                           for f in profile.faults if f.at_s >= profile.load.duration_s]))
     status, error = "completed", None
-
-    def _on_sigterm(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old_term = signal.signal(signal.SIGTERM, _on_sigterm)
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:  # unwinds in reverse: Locust is gone before the proxy and target stop
         try:
-            target_url, admin_url = _start_target(profile, run_dir, stack)
+            stops.check()
+            target_url, target_ws, admin_url = _start_target(profile, run_dir, stack)
+            stops.check()
             agents_url, proxy_api = _start_proxy(profile, run_dir, stack, target_url)
-            code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress)
+            stops.check()
+            preflight(agents_url, target=target_ws, via_proxy=proxy_api is not None,
+                      headers=_agent_headers(profile))
+            stops.check()
+            code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress, stops)
+            stops.check()
             if code not in (0, 1):  # 1 can come from Locust's own failure ratio checks; our report judges those
                 status, error = "error", f"locust exited with code {code}; see logs/locust.log"
-        except KeyboardInterrupt:
-            status, error = "interrupted", "stopped by the user (Ctrl-C)"
+        except (Interrupted, KeyboardInterrupt):
+            status, error = "interrupted", stops.reason() if stops.count else "stopped by the user (Ctrl-C)"
+        except PreflightError as exc:
+            status, error = "error", str(exc)
         except Exception as exc:  # noqa: BLE001 - a broken run is reported, not raised
             status, error = "error", f"{type(exc).__name__}: {exc}; traceback in logs/{ORCHESTRATOR_LOG}"
             with open(run_dir / "logs" / ORCHESTRATOR_LOG, "a") as log:
                 traceback.print_exc(file=log)
-        finally:
-            signal.signal(signal.SIGTERM, old_term)
     ledger(ev.RunStop(reason=ev.StopReason(status), error=error))
     ledger.close()
     _write_json(run_dir / "run.json", {"status": status, "exit_reason": error or status, "profile": profile.name,
@@ -164,14 +184,24 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
     return RunResult(run_dir=run_dir, status=status, error=error)
 
 
-def _start_target(profile: Profile, run_dir: Path, stack: contextlib.ExitStack) -> tuple[str, str | None]:
-    """Returns (host:port of the target, admin base URL or None)."""
+def _agent_headers(profile: Profile) -> list[str]:
+    """The handshake headers every agent sends (``loadtests.agent``), the API key among them."""
+    headers = [f"{k}: {v}" for k, v in TRANSPORT_DEFAULTS.headers]
+    key = os.environ.get(profile.target.api_key_env or DEFAULT_API_KEY_ENV)
+    if key:
+        headers.append(f"Authorization: Bearer {key}")
+    return headers
+
+
+def _start_target(profile: Profile, run_dir: Path,
+                  stack: contextlib.ExitStack) -> tuple[str, str, str | None]:
+    """Returns (host:port of the target, its WebSocket URL, admin base URL or None)."""
     if profile.target.kind == "external":
         assert profile.target.url is not None
-        return urlsplit(profile.target.url).netloc, None
+        return urlsplit(profile.target.url).netloc, profile.target.url, None
     server = ReferenceServer(server_args(profile), run_dir / "logs" / "server.log")
     stack.callback(server.stop)
-    return f"127.0.0.1:{server.port}", server.http_url
+    return f"127.0.0.1:{server.port}", server.url, server.http_url
 
 
 def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
@@ -228,51 +258,89 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
 
 
 def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None, admin_url: str | None,
-                progress: TextIO | None) -> int:
+                progress: TextIO | None, stops: StopSignals) -> int:
+    """Run Locust to its end, or until a stop signal; returns its exit code once its whole group is gone."""
     cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url)
     env = dict(os.environ)
     env.pop("TOXIPROXY_URL", None)  # the master gets the proxy API explicitly
     with open(run_dir / "logs" / "locust.out", "w") as out:
+        # Its own session: a terminal's Ctrl-C reaches only us, and we stop Locust in order.
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 preexec_fn=parent_death_hook())
+    try:
         tail = LedgerTail(run_dir / "ledger")
         windows = profile.plan()
-        started = time.monotonic()
-        try:
-            while proc.poll() is None:
-                time.sleep(1.0)
-                if progress is not None:
-                    tail.poll()
-                    progress.write(tail.status_line(profile.load.duration_s, started, len(windows)) + "\n")
-                    progress.flush()
-        except KeyboardInterrupt:
-            # Locust stops gracefully on SIGTERM: it ends the test, writes its CSV/HTML and quits.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-            _wait_for_group(proc.pid, timeout=15.0)
-            raise
-        _wait_for_group(proc.pid)
-        return proc.returncode
+        started = shown = time.monotonic()
+        while proc.poll() is None and not stops.count:
+            time.sleep(_POLL_S)
+            if progress is not None and time.monotonic() - shown >= 1.0:
+                shown = time.monotonic()
+                tail.poll()
+                progress.write(tail.status_line(profile.load.duration_s, started, len(windows)) + "\n")
+                progress.flush()
+    finally:
+        _end_locust(proc, stops, progress)
+    return proc.returncode
 
 
-def _wait_for_group(pgid: int, timeout: float = 30.0) -> None:
-    """Wait until every process of Locust's group is gone (with ``--processes`` the master can exit
-    before its workers have stopped their users); the target and the proxy must outlive them all."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+_POLL_S = 0.1
+_GRACEFUL_S = 30.0  # Locust's --stop-timeout is 5 s; writing its CSV and HTML takes a moment more
+_HURRIED_S = 10.0
+
+
+def _end_locust(proc: subprocess.Popen[bytes], stops: StopSignals, progress: TextIO | None) -> None:
+    """Return only when every process of Locust's group is gone (with ``--processes`` the master can
+    exit before its workers have stopped their users; the target and the proxy must outlive them all).
+
+    A stop signal sends the group SIGTERM: Locust stops its users and writes its files. A later
+    signal, or a shutdown over its time, sends SIGKILL.
+    """
+    pgid = proc.pid
+    terminated = killed = False
+    deadline = time.monotonic() + _GRACEFUL_S
+    for _ in range(int((_GRACEFUL_S + _HURRIED_S) / 0.05) + 10):  # bounded; the deadlines end it first
+        proc.poll()  # reap the master, so a dead one does not count as alive
+        if not _group_alive(pgid):
+            break
+        if stops.count and not terminated:
+            terminated = True
+            _signal_group(pgid, signal.SIGTERM)
+        if not killed and (stops.count >= 2 or time.monotonic() > deadline):
+            killed = True
+            if progress is not None and stops.count >= 2:
+                progress.write("[agentsoak] stopping now: Locust is killed\n")
+            _signal_group(pgid, signal.SIGKILL)
+            deadline = time.monotonic() + _HURRIED_S
+        elif killed and time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(_HURRIED_S)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process is left in group ``pgid``.
+
+    A zombie still counts for ``killpg(pgid, 0)``, and an orphaned one is reaped only by init (which
+    in a container may never do it), so /proc is read where there is one.
+    """
+    proc_dir = Path("/proc")
+    if not (proc_dir / "self" / "stat").exists():
         try:
             os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for stat in proc_dir.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False

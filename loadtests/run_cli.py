@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
 from .catalog import resolve_profile, shipped_profiles
+
+if TYPE_CHECKING:
+    from .stop_signals import StopSignals
 
 __all__ = ["register_cli"]
 
@@ -17,7 +21,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "run", help="run a scenario profile end to end and report on it",
         description="Start what PROFILE names (reference server or external target, Toxiproxy), run Locust "
         "headless, play the fault timeline, write runs/<UTC>-<name>/ and print the report. "
-        "Exit 0 when every check passes, 1 when a check fails, 2 when the run itself broke.",
+        "Exit 0 when every check passes, 1 when a check fails, 2 when the run itself broke or was stopped "
+        "(SIGINT or SIGTERM: Ctrl-C, timeout -s INT, a CI cancel; a second one stops at once).",
     )
     run.add_argument("profile", help="a YAML profile file, or a shipped profile's name (see `agentsoak profiles`)")
     _common(run)
@@ -59,9 +64,17 @@ def _cmd_profiles(_args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .stop_signals import StopSignals
+
+    with StopSignals() as stops:  # from here on SIGINT/SIGTERM never raise: the run stops in order
+        return _run_and_report(args, stops)
+
+
+def _run_and_report(args: argparse.Namespace, stops: StopSignals) -> int:
     from reports.report import build_report, exit_code, render_terminal, write_report
 
     from .profile import ProfileError, load_profile
+    from .profile.late_faults import late_fault_warnings
     from .run import make_run_dir, run_profile
 
     try:
@@ -72,14 +85,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"agentsoak: cannot read profile {args.profile}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    for warning in late_fault_warnings(profile):
+        print(f"agentsoak: {warning}", file=sys.stderr)
     run_dir = make_run_dir(profile, args.output_dir)
     print(f"agentsoak: running {profile.name} ({profile.load.users} agents, {profile.load.duration_s:.0f}s, "
           f"{len(profile.faults)} fault entries) -> {run_dir}", file=sys.stderr)
-    result = run_profile(profile, run_dir=run_dir, progress=None if args.quiet else sys.stderr)
+    result = run_profile(profile, run_dir=run_dir, progress=None if args.quiet else sys.stderr, stops=stops)
     report = build_report(result.run_dir)
     write_report(report, result.run_dir)
     print(render_terminal(report))
     print(f"\nrun directory: {result.run_dir}")
+    if result.status == "interrupted":
+        # whatever the checks say: an interrupted run proves nothing (docs/reports.md, exit 2)
+        print(f"agentsoak: INTERRUPTED: the run was interrupted ({result.error}); its report covers it up to "
+              "the stop", file=sys.stderr)
+        return 2
     if result.status != "completed":
         print(f"agentsoak: run {result.status}: {result.error}", file=sys.stderr)
         return 2

@@ -3,7 +3,8 @@
 Users and hooks both read it (users for the event sink, hooks for the profile and the fault
 schedule), so neither imports the other for it. The state is made on first use from the
 environment's parsed options: a ledger file in ``--agentsoak-run-dir`` (``<role>-<pid>.jsonl``), or
-memory without one, and the resolved profile of ``--agentsoak-profile``.
+without one the last events in memory (a bounded :class:`~loadtests.sink.RecentSink`), and the
+resolved profile of ``--agentsoak-profile``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from reports.ledger import LedgerWriter
 
 from .profile import load_profile
-from .sink import EventSink, MemorySink
+from .sink import EventSink, RecentSink
 
 if TYPE_CHECKING:
     from faults.schedule import FaultSchedule
@@ -55,7 +56,7 @@ def state_for(environment: Any) -> RunState:
             role = "master" if runner_kind(environment) == "MasterRunner" else "locust"
             sink: EventSink = LedgerWriter(os.path.join(run_dir, "ledger", f"{role}-{os.getpid()}.jsonl"))
         else:
-            sink = MemorySink()
+            sink = RecentSink()  # bounded: a web-UI session can run for days
         path = getattr(opts, "agentsoak_profile", None)
         profile = load_profile(path, allow_remote=True) if path else None  # the orchestrator vetted it
         state = _STATES[id(environment)] = RunState(sink=sink, profile=profile)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter, deque
 from typing import Any, Protocol
 
 from reports.ledger.schema import Event
 
-__all__ = ["EventSink", "MemorySink"]
+__all__ = ["RECENT_EVENTS", "EventSink", "MemorySink", "RecentSink"]
+
+#: How many events a :class:`RecentSink` keeps by default (a few MB at most).
+RECENT_EVENTS = 10_000
 
 
 class EventSink(Protocol):
@@ -38,3 +42,37 @@ class MemorySink:
         else:
             events = [e for e in events if isinstance(e, kind)]
         return [e for e in events if all(getattr(e, k) == v for k, v in match.items())]
+
+
+class RecentSink:
+    """Keeps the last ``capacity`` events and a count of every kind ever seen; memory stays bounded.
+
+    For a Locust process without a run directory (the web UI): nothing reads a ledger there, and a
+    long session must not hold every event it ever wrote.
+    """
+
+    def __init__(self, capacity: int = RECENT_EVENTS) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._recent: deque[Event] = deque(maxlen=capacity)
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event, /) -> None:
+        with self._lock:
+            self._recent.append(event)
+            self.counts[event.kind] += 1
+
+    write = __call__
+
+    @property
+    def events(self) -> list[Event]:
+        """The events kept, oldest first (at most ``capacity``)."""
+        with self._lock:
+            return list(self._recent)
+
+    @property
+    def total(self) -> int:
+        """How many events were written, kept or not."""
+        with self._lock:
+            return sum(self.counts.values())

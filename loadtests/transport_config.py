@@ -9,7 +9,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["NO_STREAM_RETRY", "ReconnectPolicy", "StreamRetryPolicy", "TransportConfig"]
+__all__ = ["DEFAULT_API_KEY_ENV", "NO_STREAM_RETRY", "ReconnectPolicy", "StreamRetryPolicy", "TransportConfig"]
+
+#: The environment variable agents read their API key from when the profile names none.
+DEFAULT_API_KEY_ENV = "AGENTSOAK_API_KEY"
 
 
 @dataclass(frozen=True)

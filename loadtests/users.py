@@ -31,7 +31,7 @@ from .agent_random import AgentRandom, Purpose
 from .profile.model import AgentConfig, IntRange, ThinkTime
 from .protocol import Conversation
 from .run_state import sink_for
-from .transport_config import TRANSPORT_DEFAULTS
+from .transport_config import DEFAULT_API_KEY_ENV, TRANSPORT_DEFAULTS
 from .workload import TOOLS, filler_text
 
 __all__ = ["AgentUser", "CodingAgentUser", "responses_url", "configure_from_profile"]
@@ -56,7 +56,7 @@ class AgentUser(User):
     abstract = True
     host = "ws://127.0.0.1:8765"
 
-    api_key_env = "AGENTSOAK_API_KEY"
+    api_key_env = DEFAULT_API_KEY_ENV
     # transport knobs: the defaults are TransportConfig's (one source)
     ping_interval: float | None = TRANSPORT_DEFAULTS.ping_interval
     ping_timeout: float = TRANSPORT_DEFAULTS.ping_timeout

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -171,15 +172,25 @@ def test_broken_recovery_profile_fails_with_exit_1_naming_the_checks(tmp_path):
     assert "<failure" in junit
 
 
-def test_ctrl_c_stops_the_run_cleanly_and_the_report_can_be_rebuilt(tmp_path):
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_to_the_process_alone_stops_the_run_as_ctrl_c_does(tmp_path, sig):
+    """SIGINT or SIGTERM sent to the agentsoak process only (``timeout -s INT``, a CI cancel, a
+    supervisor; not to its group): Locust stops gracefully and writes its files, exit 2, INTERRUPTED,
+    and the report can be rebuilt. agentsoak starts with SIGINT ignored, as a background job of a
+    non-interactive shell (``agentsoak run … &`` in a CI script) does: it used to run on to PASS."""
     profile = write_profile(tmp_path, "it-ctrlc", HEALTHY.replace("duration: 12s", "duration: 60s"))
-    proc = start_cli("run", str(profile), "--quiet")
+    proc = subprocess.Popen([*CLI, "run", str(profile), "--quiet"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint)
     try:
         run_dir = wait_until(lambda: run_dir_once_made(tmp_path), 30, interval=0.2, message="the run directory")
         wait_until(lambda: proc.poll() is not None or completed_turns(run_dir) >= 20, 40, interval=0.2,
                    message="the load is running")
         assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGINT)
+        os.kill(proc.pid, sig)
         sent = time.monotonic()
         out, err = proc.communicate(timeout=40)
         took = time.monotonic() - sent
@@ -187,10 +198,13 @@ def test_ctrl_c_stops_the_run_cleanly_and_the_report_can_be_rebuilt(tmp_path):
         stop(proc)
     assert took < 10 + 20_000 * MS, f"took {took:.1f}s to stop"
     assert proc.returncode == 2, out[-2000:] + err[-2000:]  # the run did not complete (docs/reports.md)
-    assert "interrupted" in err
+    assert "INTERRUPTED" in err and f"stopped by {sig.name}" in err, err[-2000:]
     run_dir = the_run_dir(tmp_path)
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "interrupted" and run["interrupted"] is True
+    locust_log = (run_dir / "logs" / "locust.log").read_text()
+    assert "Got SIGTERM signal" in locust_log and "Shutting down (exit code" in locust_log  # graceful ...
+    assert (run_dir / "locust" / "stats_stats.csv").stat().st_size > 0  # ... and it wrote its stats
     events = all_events(run_dir)
     stops = [e for e in events if e["kind"] == "run_stop"]
     assert [e["reason"] for e in stops] == ["interrupted"]
@@ -222,6 +236,162 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every live process below ``pid``, with its command line."""
+    out: dict[int, str] = {}
+    todo = [pid]
+    for _ in range(1000):  # bounded: a run has a handful of processes
+        if not todo:
+            break
+        for child in _children(todo.pop()):
+            out[child] = _cmdline(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int, cmdline: str) -> bool:
+    """Still running (not a zombie) and still the same program (a pid can be reused)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X") and _cmdline(pid) == cmdline
+
+
+def _survivors(procs: dict[int, str]) -> dict[int, str]:
+    return {pid: cmd for pid, cmd in procs.items() if _alive(pid, cmd)}
+
+
+def _run_processes(pid: int, *, workers: int = 0) -> dict[int, str] | None:
+    """The run's processes once they are all up: server, proxy, the Locust master (and its workers)."""
+    procs = _descendants(pid)
+    kinds = {"server": "loadtests.server", "proxy": "-m faults", "locust": "-m locust"}
+    if not all(any(needle in cmd for cmd in procs.values()) for needle in kinds.values()):
+        return None
+    masters = [p for p, cmd in procs.items() if "-m locust" in cmd and _children(p)]
+    if workers and not (masters and len(_children(masters[0])) >= workers):
+        return None
+    return procs
+
+
+def _ledger_state(run_dir: Path) -> dict[str, tuple[int, int]]:
+    return {f.name: (f.stat().st_size, f.stat().st_mtime_ns) for f in (run_dir / "ledger").glob("*.jsonl")}
+
+
+SLOW_TURNS = """seed: 5
+target:
+  kind: embedded
+  server: {tokens_per_s: 40, output_tokens: {min: 150, max: 200}}
+proxy: {kind: embedded}
+load: {users: 6, spawn_rate: 6, duration: 60s}
+agent:
+  store: true
+  output_tokens: {min: 150, max: 200}
+  think_time: {distribution: constant, value: 0.1s}
+checks: {}
+"""
+
+
+def test_a_second_ctrl_c_still_stops_every_child_and_nothing_writes_after_the_report(tmp_path):
+    """Ctrl-C twice in a terminal (SIGINT to agentsoak's process group), the second while Locust is
+    still stopping its users (turns of ~4 s, so its graceful stop takes seconds): exit 2, INTERRUPTED,
+    no process of the run is left, and no ledger file changes once report.json exists."""
+    profile = write_profile(tmp_path, "it-twice", SLOW_TURNS)
+    proc = subprocess.Popen([*CLI, "run", str(profile), "--quiet"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        run_dir = wait_until(lambda: run_dir_once_made(tmp_path), 30, interval=0.2, message="the run directory")
+        procs = wait_until(lambda: proc.poll() is not None or _run_processes(proc.pid), 30, interval=0.1,
+                           message="server, proxy and Locust running")
+        assert proc.poll() is None, proc.communicate()
+        wait_until(lambda: proc.poll() is not None or any(
+            e["kind"] == "turn_start" for e in all_events(run_dir)), 30, interval=0.2, message="turns under way")
+        procs = _run_processes(proc.pid) or procs
+        os.killpg(proc.pid, signal.SIGINT)
+        locust_log = run_dir / "logs" / "locust.log"
+        wait_until(lambda: "Got SIGTERM signal" in locust_log.read_text(), 10 + 5000 * MS, interval=0.05,
+                   message="Locust is stopping")
+        assert _survivors({p: c for p, c in procs.items() if "-m locust" in c}), "Locust already gone"
+        os.killpg(proc.pid, signal.SIGINT)  # the second Ctrl-C, during the shutdown
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 2, out[-2000:] + err[-2000:]
+    assert "INTERRUPTED" in err and "Traceback" not in err, err[-2000:]
+    assert _survivors(procs) == {}, "processes of the run outlived agentsoak"
+    report_written = (run_dir / "report.json").stat().st_mtime_ns
+    before = _ledger_state(run_dir)
+    late = {name: mtime for name, (_size, mtime) in before.items() if mtime > report_written}
+    assert not late, f"ledger files written after report.json: {late}"
+    time.sleep(2.0)  # the promise is "nothing writes afterwards": watch for a while
+    assert _ledger_state(run_dir) == before
+
+
+def test_when_the_orchestrator_is_killed_no_child_lives_on(tmp_path):
+    """kill -9 of agentsoak (the OOM killer, a CI timeout): the reference server, the proxy, Locust's
+    master and its ``--processes`` workers all end within seconds, and the server's port is free."""
+    body = HEALTHY.replace("load: {users: 20, spawn_rate: 20, duration: 12s}",
+                           "load: {users: 4, spawn_rate: 4, duration: 60s, processes: 2}")
+    profile = write_profile(tmp_path, "it-orphans", body)
+    proc = start_cli("run", str(profile), "--quiet")
+    procs: dict[int, str] = {}
+    try:
+        procs = wait_until(lambda: proc.poll() is not None or _run_processes(proc.pid, workers=2), 40,
+                           interval=0.1, message="server, proxy, Locust master and 2 workers")
+        assert proc.poll() is None, proc.communicate()
+        run_dir = the_run_dir(tmp_path)
+        wait_until(lambda: completed_turns(run_dir) >= 2, 30, interval=0.2, message="turns completing")
+        procs = _run_processes(proc.pid, workers=2) or procs
+        master = next(c for c in procs.values() if "-m locust" in c)
+        port = int(master.split("--agentsoak-admin-url http://127.0.0.1:", 1)[1].split()[0])
+        assert len(procs) >= 5, procs  # server, proxy, master, 2 workers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        killed = time.monotonic()
+        wait_until(lambda: not _survivors(procs), 10 + 5000 * MS, interval=0.1,
+                   message=f"the run's children to end (alive: {_survivors(procs)})")
+        took = time.monotonic() - killed
+    finally:
+        stop(proc)
+        for pid in _survivors(procs):
+            os.kill(pid, signal.SIGKILL)
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))  # nobody listens there any more
+    print(f"children gone {took:.1f}s after the kill")
+
+
+def test_an_unreachable_target_fails_the_preflight_within_seconds(tmp_path):
+    """Nothing listens behind the proxy: one handshake finds it before any load starts (it used to
+    run the full length and fail with connection resets). A fault after the test's end warns too."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    body = f"""seed: 1
+target: {{kind: external, url: "ws://127.0.0.1:{port}/v1/responses"}}
+proxy: {{kind: embedded}}
+load: {{users: 5, spawn_rate: 5, duration: 30s}}
+faults:
+  - {{name: late-lag, kind: toxic, type: latency, at: 40s, duration: 5s, attributes: {{latency: 100}}}}
+checks: {{}}
+"""
+    profile = write_profile(tmp_path, "it-unreachable", body)
+    started = time.monotonic()
+    res = cli("run", str(profile), "--quiet", timeout=60)
+    took = time.monotonic() - started
+    assert res.returncode == 2, res.stdout[-2000:] + res.stderr[-2000:]
+    target = f"ws://127.0.0.1:{port}/v1/responses"
+    assert f"target {target} not reachable through the proxy: connection refused" in res.stderr, res.stderr
+    assert "WARNING: no fault will run" in res.stderr and "late-lag (at 40s)" in res.stderr
+    assert took < 10 + 10_000 * MS, f"took {took:.1f}s"  # the whole command; the run was to last 30 s
+    run_dir = the_run_dir(tmp_path)
+    assert not (run_dir / "logs" / "locust.log").exists()  # no load was started
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "error"
+    print(f"preflight refusal: the whole `agentsoak run` took {took:.2f}s")
 
 
 def test_kill_9_of_a_worker_leaves_its_ledger_readable_up_to_the_kill(tmp_path):

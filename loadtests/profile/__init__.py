@@ -6,24 +6,30 @@ to the raw mapping, and everything is validated up front. Every problem raises `
 naming the file, line and key path, what was expected and, for a typo, the nearest valid key.
 Durations are float seconds. ``Profile.to_dict()`` is the resolved profile, loadable again.
 
+Caps (``caps``): a profile file is at most 1 MiB, its timeline at most 10,000 fault windows with
+every ``every:`` expanded; both are checked before the work they bound.
+
 Safety: a target or proxy URL outside 127.0.0.0/8 and ::1 (or ``localhost``) is refused unless
 ``allow_remote``; API keys are never read from a profile, only the *name* of the environment
 variable holding one, and no error message echoes a key-like value.
 
 Module map: ``yaml`` (YAML with line numbers, ``--set``), ``fields`` (the error type and typed
 readers), ``model`` (the dataclasses), ``sections`` (target, proxy, load, agent), ``faults`` (the
-timeline), ``validate_cli`` (``agentsoak validate``). Import everything from here.
+timeline), ``caps`` (size caps), ``late_faults`` (warnings),
+``validate_cli`` (``agentsoak validate``). Import everything from here.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from faults.schedule import FaultSpec
+from loadtests.profile.caps import MAX_PROFILE_BYTES, check_fault_windows, check_profile_bytes
 from loadtests.profile.faults import read_faults
 from loadtests.profile.fields import At, Origin, ProfileError, Section, as_float, integer, text
 from loadtests.profile.model import (
@@ -82,9 +88,12 @@ def load_profile(path: str | Path, overrides: Sequence[str] = (), *, allow_remot
     """
     source = str(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_PROFILE_BYTES + 1)  # never more: a FIFO or /dev/zero has no size
+            size = max(len(data), os.fstat(fh.fileno()).st_size)
     except OSError as exc:
         raise ProfileError(f"cannot read the profile: {exc.strerror or exc}", file=source) from None
+    check_profile_bytes(size, source)
     try:
         content = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -96,6 +105,7 @@ def parse_profile(
     text: str, *, source: str = "<string>", overrides: Sequence[str] = (), allow_remote: bool = False
 ) -> Profile:
     """Validate profile ``text``; ``source`` names it in errors and gives the default name."""
+    check_profile_bytes(len(text.encode("utf-8", "surrogatepass")), source)
     try:
         raw = load_yaml(text)
     except YamlSyntaxError as exc:
@@ -147,6 +157,7 @@ def _read_profile(raw: dict, at: At, source: str, allow_remote: bool) -> Profile
     proxy = read_proxy(sec.value.get("proxy"), sec.at_key("proxy"), allow_remote)
     load = read_load(sec.value.get("load"), sec.at_key("load"))
     agent = read_agent(sec.value.get("agent"), sec.at_key("agent"))
+    check_fault_windows(sec.value.get("faults"), sec.at_key("faults"), load.duration_s)  # before expanding
     faults = read_faults(
         sec.value.get("faults"),
         sec.at_key("faults"),

@@ -11,6 +11,7 @@ from typing import Any
 
 from faults.schedule import FAULT_KINDS, INSTANT_KINDS, PROTOCOL_KINDS, FaultSpec, plan, window_count
 from faults.server_admin import CLOSE_CODES, REFUSE_STATUSES, STALL_WHERE
+from loadtests.profile.caps import MAX_FAULT_WINDOWS
 from loadtests.profile.fields import (
     At,
     Section,
@@ -37,7 +38,7 @@ TOXIC_ATTRIBUTES: dict[str, dict[str, str]] = {
     "noop": {},
 }
 _INT64_MAX = 2**63 - 1
-MAX_WINDOWS = 10_000
+MAX_WINDOWS = MAX_FAULT_WINDOWS  # one source: caps.py checks the whole timeline first
 
 _COMMON = ("name", "kind", "at", "duration", "every")
 _KIND_KEYS: dict[str, tuple[str, ...]] = {

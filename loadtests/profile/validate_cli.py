@@ -1,7 +1,8 @@
 """``agentsoak validate PROFILE``: check a profile without running it.
 
 Prints a short summary and the planned fault windows and exits 0, or prints the error to stderr
-and exits 2. It never prints a traceback.
+and exits 2. It never prints a traceback. Warnings (faults that start after the test ends) go to
+stderr and do not change the exit code.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from faults.schedule import FaultWindow
 from loadtests.catalog import resolve_profile
 from loadtests.profile import Profile, ProfileError, load_profile
 from loadtests.profile.fields import format_duration
+from loadtests.profile.late_faults import late_fault_warnings
 
 __all__ = ["add_profile_arguments", "register_cli", "run_validate", "summary"]
 
@@ -58,6 +60,8 @@ def run_validate(args: argparse.Namespace, *, out: TextIO | None = None, err: Te
             f"error: {args.profile}: internal error while validating: {type(exc).__name__}: {exc}", file=err
         )
         return 2
+    for warning in late_fault_warnings(profile):
+        print(warning, file=err)
     print(summary(profile), file=out)
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -155,3 +156,39 @@ def test_a_child_dies_with_its_parent() -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait(10)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_a_forked_process_that_ties_itself_dies_with_its_parent() -> None:
+    """Locust's ``--processes`` workers are forked, not exec'd: ``tie_to_parent`` gives them the same tie."""
+    parent_code = """
+        import os, time
+        from faults.child import tie_to_parent
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            tie_to_parent(parent)
+            os.write(1, b"tied\\n")
+            time.sleep(60)
+            os._exit(0)
+        os.write(1, f"{pid}\\n".encode())  # one write per line: the two processes share the pipe
+        time.sleep(60)
+    """
+    parent = subprocess.Popen(_py(parent_code), stdout=subprocess.PIPE, text=True)
+    pid = 0
+    try:
+        assert parent.stdout is not None
+        said = {parent.stdout.readline().strip() for _ in range(2)}  # its pid, and "tied" (either order)
+        assert "tied" in said, said
+        pid = int(next(x for x in said if x != "tied"))
+        assert not _gone(pid)
+        parent.kill()
+        parent.wait(10)
+        assert _wait_for(lambda: _gone(pid)), f"forked child {pid} outlived its parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

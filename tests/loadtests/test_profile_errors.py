@@ -3,9 +3,12 @@ expected (never a traceback, never a silent default)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from loadtests.profile import ProfileError, parse_profile
+from loadtests.profile import ProfileError, load_profile, parse_profile
+from tests.timing import MS
 
 BASE = """\
 name: base
@@ -134,7 +137,7 @@ CASES = [
     (["faults[1].every=500ms"], "faults[1].every", "at least 1s", None),
     (["faults[0].every=5s"], "faults[0].every", "must end before it repeats", None),
     (["faults[0].duration=0", "faults[0].every=1m"], "faults[0].every", "must end before it repeats", None),
-    (["load.duration=30d", "faults[1].every=1s"], "faults[1].every", "repeats more than", None),
+    (["load.duration=30d", "faults[1].every=1s"], "faults[1].every", "repeats 2,591,980 times", None),
     (["faults[3]={kind: stall, where: first_event, ms: 5, at: 32s, duration: 1s}"], "faults[3]", "overlaps st#0", None),
     (["faults=[{kind: down, at: 1s, duration: 10s}, {kind: down, at: 5s, duration: 1s}]"], "faults[1]", "overlaps", None),
     (["faults=[{kind: down, at: 1s}, {kind: down, at: 50s, duration: 1s}]"], "faults[1]", "overlaps down-0#0", None),
@@ -247,3 +250,53 @@ def test_override_errors(item, file, fragment):
     assert info.value.file == file, str(info.value)
     if fragment:
         assert fragment in str(info.value)
+
+
+# -- size caps (docs/profiles.md "Size caps") -------------------------------------------------------
+
+REFUSED_FAST_S = 0.1 + 500 * MS  # the caps are arithmetic; parsing a small profile takes milliseconds
+
+
+def test_every_1ms_over_24h_is_refused_at_once_naming_the_entry_and_the_count():
+    """86 million windows are counted, not built: the refusal names the entry, the count and the cap."""
+    text = "load: {duration: 24h}\nfaults:\n  - {name: spam, kind: close, code: 1006, at: 0s, every: 1ms}\n"
+    started = time.monotonic()
+    with pytest.raises(ProfileError) as err:
+        parse_profile(text)
+    took = time.monotonic() - started
+    assert took < REFUSED_FAST_S, f"took {took:.2f}s"
+    message = str(err.value)
+    assert "faults[0].every" in message and "'spam'" in message and "86,400,000" in message, message
+    assert "at most 10,000 fault windows" in message
+
+
+def test_many_repeating_entries_are_capped_in_total_before_any_is_expanded():
+    """Each entry is under the cap, the timeline is not (~980,000 windows): refused at the entry that
+    crosses 10,000, in well under a second (it used to expand them all: a minute and gigabytes)."""
+    lines = ["load: {duration: 3h}", "faults:"]
+    lines += [f"  - {{name: c{i}, kind: close, code: 1006, at: {i / 100}s, every: 1.1s}}" for i in range(100)]
+    started = time.monotonic()
+    with pytest.raises(ProfileError) as err:
+        parse_profile("\n".join(lines) + "\n")
+    took = time.monotonic() - started
+    assert took < REFUSED_FAST_S, f"took {took:.2f}s"
+    assert "faults[1].every" in str(err.value) and "19,638 fault windows" in str(err.value), str(err.value)
+
+
+def test_a_profile_file_over_1_mib_is_refused_naming_the_cap(tmp_path):
+    path = tmp_path / "huge.yaml"
+    path.write_text("name: huge\n# " + "x" * (1 << 20) + "\n")
+    started = time.monotonic()
+    with pytest.raises(ProfileError) as err:
+        load_profile(path)
+    assert time.monotonic() - started < REFUSED_FAST_S
+    message = str(err.value)
+    size = path.stat().st_size
+    assert message.startswith(str(path)) and f"{size:,} bytes" in message and "cap of 1,048,576 bytes" in message
+
+
+def test_a_profile_just_under_the_cap_still_loads(tmp_path):
+    path = tmp_path / "big.yaml"
+    body = "name: big\n"
+    path.write_text(body + "#" * ((1 << 20) - len(body) - 1) + "\n")
+    assert load_profile(path).name == "big"
