@@ -206,3 +206,15 @@ def test_a_bad_report_json_names_file_and_field(make_run, tmp_path, capsys):
     assert run_cli("history", "record", str(rd), "--history", str(tmp_path / "h.sqlite")) == 2
     err = capsys.readouterr().err
     assert "report.json: field metrics.ttft_p95_ms must be a number or null" in err
+
+
+def test_run_history_hook_records_and_a_failure_to_record_fails_a_passing_run(make_run, tmp_path, capsys):
+    from loadtests.run_cli import _record
+
+    rd = make_run()
+    assert _record(rd, str(tmp_path / "h.sqlite"), 0) == 0
+    assert f"agentsoak: recorded {rd.name} (profile unit, PASS)" in capsys.readouterr().err
+    bad = f"postgresql://u@127.0.0.1:{_free_port()}/db"
+    assert _record(rd, bad, 0) == 2  # the run passed, but the history asked for was not written
+    assert "the run was not recorded" in capsys.readouterr().err
+    assert _record(rd, bad, 1) == 1  # a failing run keeps its own exit code
