@@ -51,6 +51,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="allow a target or proxy outside 127.0.0.0/8 and ::1 (off by default)")
     parser.add_argument("--output-dir", default=None, help="where run directories go (default: the profile's)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines while the run goes")
+    parser.add_argument("--target-revision", default=None, metavar="REV",
+                        help="the target's revision, kept in the run's metadata and history "
+                             "(default: $AGENTSOAK_TARGET_REVISION)")
+    parser.add_argument("--history", default=None, metavar="PATH_OR_URL",
+                        help="record the finished run in this history: a SQLite file path, or "
+                             "postgresql://USER@HOST/DB (see `agentsoak history`)")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -71,6 +77,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_and_report(args: argparse.Namespace, stops: StopSignals) -> int:
+    from reports.history.meta import RunMeta, target_revision, write_meta
     from reports.report import build_report, exit_code, render_terminal, write_report
 
     from .profile import ProfileError, load_profile
@@ -90,17 +97,36 @@ def _run_and_report(args: argparse.Namespace, stops: StopSignals) -> int:
     run_dir = make_run_dir(profile, args.output_dir)
     print(f"agentsoak: running {profile.name} ({profile.load.users} agents, {profile.load.duration_s:.0f}s, "
           f"{len(profile.faults)} fault entries) -> {run_dir}", file=sys.stderr)
+    meta = RunMeta.starting_now(target_revision(args.target_revision))
+    write_meta(run_dir, meta)  # now, so that a run killed half-way still says what and where it was
     result = run_profile(profile, run_dir=run_dir, progress=None if args.quiet else sys.stderr, stops=stops)
+    write_meta(result.run_dir, meta.ended_now())
     report = build_report(result.run_dir)
     write_report(report, result.run_dir)
     print(render_terminal(report))
     print(f"\nrun directory: {result.run_dir}")
+    code = exit_code(report)
     if result.status == "interrupted":
         # whatever the checks say: an interrupted run proves nothing (docs/reports.md, exit 2)
         print(f"agentsoak: INTERRUPTED: the run was interrupted ({result.error}); its report covers it up to "
               "the stop", file=sys.stderr)
-        return 2
-    if result.status != "completed":
+        code = 2
+    elif result.status != "completed":
         print(f"agentsoak: run {result.status}: {result.error}", file=sys.stderr)
-        return 2
-    return exit_code(report)
+        code = 2
+    if args.history is not None:
+        code = _record(result.run_dir, args.history, code)
+    return code
+
+
+def _record(run_dir: object, history: str, code: int) -> int:
+    """Record the finished run in the history; a history that cannot be written makes a passing run exit 2."""
+    from reports.errors import ReportError
+    from reports.history.cli import record_run_dir
+
+    try:
+        print(f"agentsoak: {record_run_dir(str(run_dir), history)}", file=sys.stderr)
+    except (ReportError, OSError) as exc:
+        print(f"agentsoak: error: the run was not recorded: {exc}", file=sys.stderr)
+        return code or 2
+    return code

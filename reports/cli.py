@@ -1,8 +1,9 @@
-"""``agentsoak report RUN_DIR`` and ``agentsoak compare RUN_A RUN_B`` (registered by loadtests.cli).
+"""``agentsoak report RUN_DIR`` and ``agentsoak compare RUN_A RUN_B`` (registered by loadtests.cli),
+and, from ``reports.history.cli``, ``agentsoak history`` and ``agentsoak gate``.
 
 Exit codes: ``report`` 0 all checks pass, 1 a check failed, 2 the run broke (or is partial) or the
-input is bad. ``compare`` 0 no check regressed from A to B, 1 one did, 2 bad input. Bad input is
-one line on stderr, never a traceback.
+input is bad. ``compare`` 0 no check regressed from A to B and no metric worsened past its
+``--threshold``, 1 otherwise, 2 bad input. Bad input is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import argparse
 import sys
 from typing import Any
 
-from reports.compare import compare, render_comparison
+import orjson
+
+from reports.compare import Threshold, compare, comparison_dict, render_comparison
 from reports.errors import ReportError
+from reports.history import cli as history_cli
 from reports.render_terminal import headline, render_terminal
 from reports.report import build_report, exit_code, write_report
 
@@ -29,11 +33,17 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--no-write", action="store_true", help="print the summary without writing report files")
     p.set_defaults(func=cmd_report)
     c = subparsers.add_parser("compare", help="compare two runs check by check and metric by metric",
-                              description="Show the differences between two run directories. "
-                                          "Exit 0 when no check regressed from RUN_A to RUN_B, 1 otherwise.")
+                              description="Show the differences between two run directories. Exit 0 when no "
+                                          "check regressed from RUN_A to RUN_B and no metric worsened past its "
+                                          "--threshold, 1 otherwise.")
     c.add_argument("run_a", metavar="RUN_A")
     c.add_argument("run_b", metavar="RUN_B")
+    c.add_argument("--threshold", action="append", default=[], metavar="METRIC=N[%]",
+                   help="fail when METRIC is worse in RUN_B than in RUN_A by more than N%% of RUN_A's value "
+                        "(or N in the metric's unit), e.g. ttft_p95_ms=10%% (repeatable)")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     c.set_defaults(func=cmd_compare)
+    history_cli.register_cli(subparsers)
 
 
 def _fail(msg: str) -> int:
@@ -60,12 +70,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     try:
+        thresholds = tuple(Threshold.parse(t) for t in getattr(args, "threshold", []))
         a = build_report(args.run_a)
         b = build_report(args.run_b)
     except ReportError as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
-    comparison = compare(a, b)
-    print(render_comparison(comparison), end="")
-    return 1 if comparison.regressions else 0
+    comparison = compare(a, b, thresholds)
+    if getattr(args, "json", False):
+        sys.stdout.write(orjson.dumps(comparison_dict(comparison), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(render_comparison(comparison), end="")
+    return 1 if comparison.failed else 0

@@ -1,8 +1,10 @@
 """report.json: a stable, versioned schema (``schema_version``; keys are only added within a version).
 
-Top level: ``schema_version``, ``generated_at``, ``run`` (name, seed, dir, status, partial, ...),
-``verdict`` (PASS/FAIL/INTERRUPTED/BROKEN), ``exit_code``, ``checks`` (list), ``trails`` (the last events
-of the agents named in failed checks), ``thresholds``, ``summary``
+Top level: ``schema_version``, ``generated_at``, ``run`` (name, seed, dir, status, partial, ..., and
+the run metadata of ``reports.history.meta``: profile, profile_hash, agentsoak_version,
+target_revision, host, started_at, ended_at), ``metrics`` (the gated metrics of
+``reports.history.metrics`` by name), ``verdict`` (PASS/FAIL/INTERRUPTED/BROKEN), ``exit_code``,
+``checks`` (list), ``trails`` (the last events of the agents named in failed checks), ``thresholds``, ``summary``
 (counts, distributions, cache, recovery modes, close codes, integrity), ``faults`` (one entry per
 fault window with its recovery), ``disconnects_by_fault``, ``timeline`` (per-second arrays),
 ``notes``. Times are seconds since the test start; latencies in ms.
@@ -16,6 +18,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from reports.history.meta import profile_hash, read_meta
+from reports.history.metrics import run_metrics
 from reports.model import Report, exit_code
 
 __all__ = ["SCHEMA_VERSION", "report_dict", "render_json"]
@@ -65,7 +69,11 @@ def report_dict(report: Report) -> dict[str, Any]:
             "broken": report.broken,
             "info": asdict(s.run),
             "ledger": {"files": report.ledger_files, "lines": report.ledger_lines, "bad_lines": report.bad_lines},
+            "profile": report.name,
+            "profile_hash": profile_hash(report.run_dir),
+            **read_meta(report.run_dir).as_dict(),
         },
+        "metrics": run_metrics(report),
         "verdict": report.verdict,
         "exit_code": exit_code(report),
         "checks": [

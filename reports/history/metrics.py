@@ -1,0 +1,89 @@
+"""The metrics a run is gated on: one table row each, and their values for one report.
+
+Each ``Metric`` says which way is worse and the smallest change that counts (a relative floor, a
+fraction of the baseline, and an absolute floor in the metric's unit), so that a stable history
+(MAD near 0) does not flag a 1 ms wobble. The table is the one place to add a metric: append a row
+with its extractor (component resource slopes go here when the ledger carries them); the gate, the
+history store (metrics are name/value rows) and ``compare --threshold`` pick it up by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from reports.ledger.schema import FAILED_OUTCOMES, GOOD_OUTCOMES
+from reports.model import Report
+from reports.quantile import nearest_rank
+
+__all__ = ["Metric", "METRICS", "BY_NAME", "run_metrics"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One gated metric. ``worse`` is the direction of a regression; the floors are minimum effect sizes."""
+
+    name: str  # the key in report.json "metrics", in the history and in --threshold
+    label: str
+    unit: str  # "ms", "turns" or "ratio" (a fraction, shown as %)
+    worse: Literal["higher", "lower"]
+    rel_floor: float  # a change smaller than this fraction of the baseline is noise
+    abs_floor: float  # ... and so is one smaller than this, in ``unit``
+    extract: Callable[[Report], float | None]
+
+    def __post_init__(self) -> None:
+        # a zero floor would let a stable history (MAD 0) call any change, even 0, a regression
+        if not (self.abs_floor > 0 and self.rel_floor >= 0):
+            raise ValueError(f"metric {self.name}: abs_floor must be > 0 and rel_floor >= 0")
+
+    def worsening(self, baseline: float, value: float) -> float:
+        """How much worse ``value`` is than ``baseline``, in ``unit`` (negative: better)."""
+        return value - baseline if self.worse == "higher" else baseline - value
+
+    def fmt(self, value: float | None, *, signed: bool = False) -> str:
+        """A value (or a change, ``signed``) in this metric's unit."""
+        if value is None:
+            return "-"
+        sign = "+" if signed else ""
+        if self.unit == "ratio":
+            return f"{100.0 * value:{sign}.2f}%" if not signed else f"{100.0 * value:+.2f} pp"
+        if self.unit == "ms":
+            return f"{value:{sign}.0f} ms" if abs(value) >= 10 else f"{value:{sign}.1f} ms"
+        return f"{value:{sign}g} {self.unit}"
+
+
+def _reconnect_p99(r: Report) -> float | None:
+    # the same times the reconnect.time_p99_ms check judges: from when the fault cleared
+    times = sorted(r.summary.clear_reconnect_times_ms)
+    return nearest_rank(times, 0.99) if times else None
+
+
+def _error_rate(r: Report) -> float | None:
+    """Failed or errored turn attempts over attempts with a definite outcome (cuts are retried)."""
+    outcomes = r.summary.outcomes
+    failed = sum(outcomes.get(o, 0) for o in FAILED_OUTCOMES)
+    ended = failed + sum(outcomes.get(o, 0) for o in GOOD_OUTCOMES)
+    return failed / ended if ended else None
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("reconnect_p99_ms", "reconnect p99", "ms", "higher", 0.25, 100.0, _reconnect_p99),
+    Metric("turn_latency_p95_ms", "turn latency p95", "ms", "higher", 0.15, 20.0,
+           lambda r: r.summary.latency_ms.p95),
+    Metric("ttft_p95_ms", "TTFT p95", "ms", "higher", 0.15, 20.0, lambda r: r.summary.ttft_ms.p95),
+    Metric("lost_turns", "lost turns", "turns", "higher", 0.0, 1.0,
+           lambda r: float(r.summary.integrity.lost_turns.count)),
+    Metric("error_rate", "error rate", "ratio", "higher", 0.5, 0.005, _error_rate),
+    Metric("cache_hit_ratio", "cache hit ratio", "ratio", "lower", 0.05, 0.02, lambda r: r.summary.cache_hit_ratio),
+)
+BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
+
+
+def run_metrics(report: Report) -> dict[str, float | None]:
+    """Every table metric of one report (None where the run did not measure it, e.g. no reconnects)."""
+    out: dict[str, float | None] = {}
+    for m in METRICS:
+        value = m.extract(report)
+        out[m.name] = None if value is None else float(value)
+    return out
