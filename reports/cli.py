@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from reports import prune
 from reports.compare import compare, render_comparison
 from reports.errors import ReportError
 from reports.render_terminal import headline, render_terminal
@@ -34,6 +35,7 @@ def register_cli(subparsers: Any) -> None:
     c.add_argument("run_a", metavar="RUN_A")
     c.add_argument("run_b", metavar="RUN_B")
     c.set_defaults(func=cmd_compare)
+    prune.register_cli(subparsers)
 
 
 def _fail(msg: str) -> int:

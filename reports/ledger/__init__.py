@@ -12,7 +12,7 @@ from __future__ import annotations
 from reports.ledger.reader import LedgerReadStats, UnknownEvent, decode_line, iter_ledger, ledger_files
 from reports.ledger.schema import EVENT_TYPES, LEDGER_VERSION, Event
 from reports.ledger.segments import FileRead, LineTail, iter_lines
-from reports.ledger.writer import LedgerWriter, encode, ledger_path
+from reports.ledger.writer import LedgerWriter, encode, is_being_written, ledger_path
 
 __all__ = ["EVENT_TYPES", "LEDGER_VERSION", "Event", "FileRead", "LedgerReadStats", "LedgerWriter", "LineTail",
-           "UnknownEvent", "decode_line", "encode", "iter_ledger", "iter_lines", "ledger_files", "ledger_path"]
+           "UnknownEvent", "decode_line", "encode", "is_being_written", "iter_ledger", "iter_lines", "ledger_files", "ledger_path"]

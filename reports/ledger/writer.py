@@ -6,6 +6,10 @@ background thread (a greenlet under gevent), when the buffer passes ``MAX_BUFFER
 corrupts what it flushed before (``reports.ledger.segments``: a ``.jsonl.zst`` file ends a zstd block
 on each flush). Memory is bounded by ``MAX_BUFFER``, however long the run.
 
+While a writer is open it holds a shared ``flock`` on its file (released by the kernel when the
+process dies, also by ``kill -9``), so ``is_being_written`` tells a live run from a finished or
+crashed one (``agentsoak prune`` never removes a live run).
+
 Encoding: each event is msgspec JSON with every schema key (so a dropped field still fails the
 reader), with times stored to the microsecond: ``t``, ``mono``, ``*_mono`` and ``*_s`` to 6 decimals,
 ``*_ms`` to 3. Sub-microsecond digits are noise that does not compress; dropping them saves about
@@ -21,10 +25,15 @@ from pathlib import Path
 
 import msgspec
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: no locks, prune falls back to the files' age
+    fcntl = None  # type: ignore[assignment]
+
 from reports.ledger.schema import EVENT_TYPES, Event
 from reports.ledger.segments import COMPRESSED_SUFFIX, encoder_for
 
-__all__ = ["FLUSH_INTERVAL_S", "MAX_BUFFER", "SUFFIX", "LedgerWriter", "encode", "ledger_path"]
+__all__ = ["FLUSH_INTERVAL_S", "MAX_BUFFER", "SUFFIX", "LedgerWriter", "encode", "is_being_written", "ledger_path"]
 
 FLUSH_INTERVAL_S = 0.5
 MAX_BUFFER = 256 * 1024
@@ -76,6 +85,22 @@ def ledger_path(ledger_dir: str | os.PathLike[str], role: str, pid: int | None =
     return Path(ledger_dir, f"{role}-{os.getpid() if pid is None else pid}{SUFFIX}")
 
 
+def is_being_written(path: str | os.PathLike[str]) -> bool:
+    """True while a live ``LedgerWriter`` (of any process) holds ``path`` open."""
+    if fcntl is None:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
 class LedgerWriter:
     """Append-only sink for one process. Thread- and greenlet-safe; ``writer(event)`` writes.
 
@@ -90,6 +115,7 @@ class LedgerWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._encoder = encoder_for(self.path)
         self._fh = open(self.path, "ab", buffering=MAX_BUFFER)  # noqa: SIM115 - closed in close()
+        self._lock_file()
         self._buf: list[bytes] = []
         self._size = 0
         self._lock = threading.Lock()
@@ -129,6 +155,18 @@ class LedgerWriter:
                 self._fh.flush()
             finally:
                 self._fh.close()
+
+    def _lock_file(self) -> None:
+        if fcntl is None:
+            return
+        for _ in range(3):  # a prune holds its probe for microseconds; never block on it
+            try:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(0.001)
+            except OSError:  # a file system without locks: prune goes by the files' age
+                return
 
     def _write_segment(self) -> None:
         if not self._buf:
