@@ -17,10 +17,12 @@ never by the file.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -119,6 +121,27 @@ class FileRead:
     error: str | None = None
 
 
+class _DecodedStream(io.RawIOBase):
+    """A compressed file read as its decoded bytes, so ``io.BufferedReader`` splits the lines in C."""
+
+    def __init__(self, fh: BinaryIO, dec: _Decoder) -> None:
+        self._fh, self._dec, self._out = fh, dec, memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._out:
+            chunk = self._fh.read(_CHUNK)
+            if not chunk or self._dec.error:
+                return 0
+            self._out = memoryview(self._dec.feed(chunk))
+        n = min(len(b), len(self._out))
+        b[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+
 def iter_lines(path: str | os.PathLike[str], result: FileRead | None = None) -> Iterator[bytes]:
     """Yield every line of one ledger file, plain or compressed, each with its newline but a cut last one.
 
@@ -127,26 +150,12 @@ def iter_lines(path: str | os.PathLike[str], result: FileRead | None = None) -> 
     path = Path(path)
     result = result if result is not None else FileRead()
     dec = _decoder_for(path)
-    rest = b""
+    last = b"\n"  # an empty file is not cut
     with open(path, "rb") as fh:
-        if type(dec) is _Decoder:  # plain: the file object splits lines in C
-            last = b"\n"
-            for last in fh:
-                yield last
-            result.cut = not last.endswith(b"\n")
-            return
-        while chunk := fh.read(_CHUNK):
-            data = dec.feed(chunk)
-            if data:
-                lines = (rest + data).split(b"\n") if rest else data.split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    yield line + b"\n"
-            if dec.error:
-                break
-    if rest:
-        yield rest
-    result.cut = bool(rest) or dec.mid_frame
+        lines = fh if type(dec) is _Decoder else io.BufferedReader(_DecodedStream(fh, dec), _CHUNK)
+        for last in lines:
+            yield last
+    result.cut = not last.endswith(b"\n") or dec.mid_frame
     result.error = dec.error
 
 
