@@ -42,22 +42,23 @@ SUFFIX = COMPRESSED_SUFFIX
 _ENCODER = msgspec.json.Encoder()
 
 
-def _decimals(name: str) -> int | None:
+def _scale(name: str) -> float | None:
     if name in ("t", "mono") or name.endswith(("_mono", "_s")):
-        return 6
-    return 3 if name.endswith("_ms") else None
+        return 1e6
+    return 1e3 if name.endswith("_ms") else None
 
 
-def _rounding(cls: type) -> tuple[tuple[str, int], ...]:
+def _rounding(cls: type) -> tuple[tuple[str, float, float], ...]:
+    """(field, scale, bound) of each float field kept to the microsecond; beyond ``bound`` it stays as is."""
     spec = []
     for f in msgspec.structs.fields(cls):
-        d = _decimals(f.name)
-        if d is not None and "float" in str(f.type):
-            spec.append((f.name, d))
+        scale = _scale(f.name)
+        if scale is not None and "float" in str(f.type):
+            spec.append((f.name, scale, 2.0**52 / scale))  # scaled values stay exact integers
     return tuple(spec)
 
 
-_ROUNDING: dict[type, tuple[tuple[str, int], ...]] = {cls: _rounding(cls) for cls in EVENT_TYPES}
+_ROUNDING: dict[type, tuple[tuple[str, float, float], ...]] = {cls: _rounding(cls) for cls in EVENT_TYPES}
 
 
 def _to_microseconds(event: Event) -> Event:
@@ -66,10 +67,12 @@ def _to_microseconds(event: Event) -> Event:
     if spec is None:
         spec = _ROUNDING[cls] = _rounding(cls)
     changes = {}
-    for name, d in spec:
+    for name, scale, bound in spec:
         v = getattr(event, name)
-        if type(v) is float:
-            r = round(v, d)
+        # round(v, 6) is correctly rounded but ~6x slower; this rounds half up and differs from it
+        # by one unit of the last kept digit at most, on ties. NaN and inf fail the bound, stay as is.
+        if type(v) is float and -bound < v < bound:
+            r = (v * scale + 0.5) // 1 / scale
             if r != v:
                 changes[name] = r
     return msgspec.structs.replace(event, **changes) if changes else event

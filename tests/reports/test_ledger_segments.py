@@ -10,6 +10,7 @@ import textwrap
 import tracemalloc
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 
@@ -115,6 +116,8 @@ def test_times_are_stored_to_the_microsecond_and_every_key_stays():
         1_796_156_824.123457, 2723.611031, 57.453, 1.609)
     assert line["duration_ms"] == 64 and line["gap_p50_ms"] is None and line["tokens_per_s"] == 12.345679
     assert set(line) == {"kind", *ev.TurnEnd.__struct_fields__}  # nulls included: a dropped key still fails
+    odd = msgspec.structs.replace(e, ttft_ms=float("nan"), gap_p99_ms=float("inf"), duration_ms=1e300)
+    assert orjson.loads(encode(odd))["duration_ms"] == 1e300  # out of range: kept as is, never an error
 
 
 def test_every_cut_of_a_compressed_file_reads_its_flushed_prefix_and_is_counted(tmp_path):
