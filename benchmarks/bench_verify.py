@@ -6,7 +6,7 @@ processes and an orchestrator; each writer flushed every 0.5 s of simulated time
 as ``.jsonl.zst`` (what a run writes), once as plain ``.jsonl`` (older runs). Values carry a real
 run's noise: random digests and response ids, full-precision times. Then, per format, three fresh
 processes each read the ledger once (``iter_ledger``: decode only) and summarize+verify it once;
-a fourth measures Python allocations under tracemalloc. It prints bytes per event, the median times
+a fourth measures Python allocations under tracemalloc (reading alone, and verifying). It prints bytes per event, the median times
 of three, peak RSS and allocations, and the plain/zstd ratios. Target: at most 100 B/event; verify
 well under 10 s with memory bounded by agents and turns, not by the file.
 """
@@ -148,6 +148,9 @@ def measure(run_dir: Path, traced: bool) -> dict[str, object]:
     start = time.perf_counter()
     count = sum(1 for _ in iter_ledger(run_dir))
     read_s = time.perf_counter() - start
+    read_peak = tracemalloc.get_traced_memory()[1] / 1e6 if traced else 0.0
+    if traced:
+        tracemalloc.reset_peak()
     start = time.perf_counter()
     checks = verify(summarize(iter_ledger(run_dir)), Thresholds())
     verify_s = time.perf_counter() - start
@@ -156,6 +159,7 @@ def measure(run_dir: Path, traced: bool) -> dict[str, object]:
                               "checks": [[c.name, c.verdict] for c in checks]}
     if traced:
         out["py_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
+        out["read_peak_mb"] = read_peak
         tracemalloc.stop()
     return out
 
@@ -194,20 +198,21 @@ def main() -> int:
                           "verify": statistics.median(r["verify_s"] for r in runs[name]),
                           "read": statistics.median(r["read_s"] for r in runs[name]),
                           "rss": statistics.median(r["rss_mb"] for r in runs[name]),
-                          "py": traced[name]["py_peak_mb"],
+                          "py": traced[name]["py_peak_mb"], "read_py": traced[name]["read_peak_mb"],
                           "all": [r["verify_s"] for r in runs[name]]}
         same = runs["zstd"][0]["checks"] == runs["plain"][0]["checks"]
     z, p = rows["zstd"], rows["plain"]
     print(f"\n{'format':<18} {'on disk':>9} {'B/event':>8} {'verify s':>9} {'read s':>7} {'read ev/s':>10} "
-          f"{'peak RSS':>9} {'peak py':>8}")
+          f"{'peak RSS':>9} {'peak py':>8} {'read py':>8}")
     for name, r in rows.items():
         print(f"{name:<18} {r['size'] / 1e6:>7.0f}MB {r['bpe']:>8.1f} {r['verify']:>9.2f} {r['read']:>7.2f} "
-              f"{n / r['read']:>10,.0f} {r['rss']:>7.0f}MB {r['py']:>6.0f}MB")
+              f"{n / r['read']:>10,.0f} {r['rss']:>7.0f}MB {r['py']:>6.0f}MB {r['read_py']:>6.1f}MB")
     print(f"{'plain / zstd':<18} {p['size'] / z['size']:>8.1f}x {p['bpe'] / z['bpe']:>7.1f}x "
           f"{p['verify'] / z['verify']:>8.2f}x {p['read'] / z['read']:>6.2f}x {'':>10} "
-          f"{p['rss'] / z['rss']:>8.2f}x {p['py'] / z['py']:>7.2f}x")
+          f"{p['rss'] / z['rss']:>8.2f}x {p['py'] / z['py']:>7.2f}x {p['read_py'] / max(z['read_py'], 1e-9):>7.2f}x")
     print(f"\ntimes: medians of 3 fresh processes (verify zstd {', '.join(f'{x:.2f}' for x in z['all'])}; "
-          f"plain {', '.join(f'{x:.2f}' for x in p['all'])}); peak py: tracemalloc in a 4th process; "
+          f"plain {', '.join(f'{x:.2f}' for x in p['all'])}); peak py: Python allocations (tracemalloc, a 4th "
+          f"process) while verifying, read py: while only reading; "
           f"same check verdicts from both formats: {'yes' if same else 'NO'}")
     return 0 if same else 1
 
