@@ -65,8 +65,8 @@ _STORAGE = """\
   writer. Each flush (every 0.5 s, and whenever 256 KiB of lines are waiting) ends a zstd block
   holding whole lines, so the file decodes up to its last flush at any moment, while the compressor
   keeps its window across flushes. `zstd -dc locust-123.jsonl.zst` or `zstdcat` shows the lines. A
-  realistic ledger takes 40 to 70 bytes per event (about 400 plain; measured by
-  `benchmarks/bench_verify.py`).
+  ledger takes 50 to 60 bytes per event, against about 420 plain (a real 40 s smoke run: 48; the
+  1M-event ledger of `benchmarks/bench_verify.py`: 61).
 - **Encoding**: every key of the event is written, nulls included, so a dropped field still fails
   the reader. Times are stored to the microsecond: `t`, `mono`, `*_mono` and `*_s` keys to 6
   decimals, `*_ms` keys to 3.
