@@ -2,7 +2,7 @@
 
 Durability: lines are buffered and written as one segment at least every ``FLUSH_INTERVAL_S`` by a
 background thread (a greenlet under gevent), when the buffer passes ``MAX_BUFFER`` bytes, and on
-``close()``. A killed process therefore loses at most its last interval of events and never
+``close()`` (which a normal interpreter exit also calls). A killed process therefore loses at most its last interval of events and never
 corrupts what it flushed before (``reports.ledger.segments``: a ``.jsonl.zst`` file ends a zstd block
 on each flush). Memory is bounded by ``MAX_BUFFER``, however long the run.
 
@@ -18,9 +18,11 @@ a fifth of a compressed ledger.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import msgspec
@@ -40,6 +42,17 @@ MAX_BUFFER = 256 * 1024
 #: the suffix a run's processes write (``ledger_path``); LedgerWriter follows the path it is given
 SUFFIX = COMPRESSED_SUFFIX
 _ENCODER = msgspec.json.Encoder()
+_OPEN: weakref.WeakSet[LedgerWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """A process that exits without closing its writers still writes their last lines and frame end."""
+    for writer in list(_OPEN):
+        try:
+            writer.close()
+        except (OSError, ValueError):
+            pass
 
 
 def _scale(name: str) -> float | None:
@@ -119,6 +132,7 @@ class LedgerWriter:
         self._encoder = encoder_for(self.path)
         self._fh = open(self.path, "ab", buffering=MAX_BUFFER)  # noqa: SIM115 - closed in close()
         self._lock_file()
+        _OPEN.add(self)
         self._buf: list[bytes] = []
         self._size = 0
         self._lock = threading.Lock()
@@ -152,6 +166,7 @@ class LedgerWriter:
             if self._closed:
                 return
             self._closed = True
+            _OPEN.discard(self)
             try:
                 self._write_segment()
                 self._fh.write(self._encoder.end())

@@ -270,3 +270,13 @@ def test_kill_9_mid_stream_leaves_every_flushed_event_readable_and_the_cut_count
     got = [e.index for e in iter_ledger(tmp_path, stats)]
     assert got == list(range(len(got))) and len(got) >= flushed[-1]
     assert stats.cut_files == [path.name] and stats.bad_lines == 0
+
+
+def test_a_process_that_exits_without_closing_its_writer_still_ends_the_file(tmp_path):
+    path = ledger_path(tmp_path / "ledger", "locust", 1)
+    script = ("import sys\nfrom reports.ledger import LedgerWriter\nfrom reports.ledger import schema as ev\n"
+              "w = LedgerWriter(sys.argv[1], flush_interval=3600)\n"
+              "for i in range(3):\n    w(ev.AgentStart(agent=f'a{i}'))\n")
+    subprocess.run([sys.executable, "-c", script, str(path)], cwd=REPO, check=True, timeout=30)
+    stats = LedgerReadStats()
+    assert [e.agent for e in iter_ledger(tmp_path, stats)] == ["a0", "a1", "a2"] and stats.cut_files == []
