@@ -7,6 +7,11 @@ fields (the dataclasses are made from ``reports.ledger.schema``) and write the s
   field's type checked, enums converted).
 It prints ns per event for a ``turn_end`` (the per-turn hot path) and for a mix of every kind, and
 the dataclass/msgspec ratio (above 1: msgspec is faster).
+
+Then the storage costs, plain ``.jsonl`` vs compressed ``.jsonl.zst``, for a ``turn_end`` with a
+real run's noise (full-precision floats, random digests): encoding with and without the
+microsecond rounding, ``LedgerWriter.write`` per event (a flush every 200 events, compression
+included), and reading back (``iter_lines`` + ``decode_line``) per event.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import itertools
 import os
+import random
 import sys
+import tempfile
 import time
 import types
 import typing
@@ -28,7 +36,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reports.ledger import decode_line, encode  # noqa: E402
+from reports.ledger import LedgerWriter, decode_line, encode, iter_lines  # noqa: E402
 from reports.ledger import schema as ev  # noqa: E402
 
 _PID = os.getpid()
@@ -140,6 +148,49 @@ def _measure(label: str, events: list[ev.Event], dc: DataclassCodec, n: int) -> 
             _per_event_ns(lambda: dc.decode(nxt(lines)), n))
 
 
+def _noisy_turn_ends(n: int) -> list[ev.TurnEnd]:
+    rng = random.Random(1)
+    out = []
+    for i in range(n):
+        digest = f"{rng.getrandbits(128):032x}"
+        out.append(ev.TurnEnd(agent=f"a101-{i % 500}", conn=f"a101-{i % 500}/c1", turn=f"a101-{i % 500}/s1/t{i}",
+                              session=1, index=i, attempt=1, outcome=ev.Outcome.COMPLETED,
+                              response_id=f"resp_{rng.getrandbits(64):016x}", error_code=None,
+                              ttft_ms=rng.uniform(10, 90), duration_ms=rng.uniform(50, 900), output_tokens=40,
+                              input_tokens=300, cached_tokens=200, gap_p50_ms=rng.uniform(1, 5),
+                              gap_p99_ms=rng.uniform(5, 30), tokens_per_s=rng.uniform(60, 120), client_digest=digest,
+                              server_digest=digest, cache=ev.CacheOutcome.HIT))
+    return out
+
+
+def _storage(n: int) -> None:
+    events = _noisy_turn_ends(n)
+    raw = msgspec.json.Encoder()
+    cycle = itertools.cycle(events).__next__
+    enc_raw = _per_event_ns(lambda: raw.encode(cycle()) + b"\n", n)
+    enc_us = _per_event_ns(lambda: encode(cycle()), n)
+    print(f"\nturn_end encode: {enc_raw:.0f} ns as built, {enc_us:.0f} ns with times to the microsecond "
+          f"({len(encode(events[0]))} vs {len(raw.encode(events[0])) + 1} bytes)")
+    print(f"{'format':<8} {'write ns/event':>15} {'read+decode ns/event':>21} {'bytes/event':>12}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, suffix in (("plain", ".jsonl"), ("zstd", ".jsonl.zst")):
+            best_w, best_r = float("inf"), float("inf")
+            for k in range(3):
+                path = Path(tmp, f"l{k}{suffix}")
+                start = time.perf_counter()
+                with LedgerWriter(path, flush_interval=3600) as w:
+                    for i, e in enumerate(events):
+                        w(e)
+                        if i % 200 == 199:
+                            w.flush()
+                best_w = min(best_w, (time.perf_counter() - start) / n * 1e9)
+                start = time.perf_counter()
+                count = sum(1 for line in iter_lines(path) if decode_line(line) is not None)
+                best_r = min(best_r, (time.perf_counter() - start) / n * 1e9)
+                assert count == n
+            print(f"{name:<8} {best_w:>15.0f} {best_r:>21.0f} {path.stat().st_size / n:>12.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50_000, help="events per timed loop (best of 3)")
@@ -152,6 +203,7 @@ def main() -> int:
     for label, m_enc, d_enc, m_dec, d_dec in rows:
         print(f"{label:<10} {m_enc:>15.0f} {d_enc:>17.0f} {d_enc / m_enc:>5.1f}x "
               f"{m_dec:>15.0f} {d_dec:>17.0f} {d_dec / m_dec:>5.1f}x")
+    _storage(args.n)
     return 0
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import orjson
 
+from reports.ledger import LineTail, ledger_files
+
 __all__ = ["LedgerTail"]
 
 
@@ -15,8 +17,7 @@ class LedgerTail:
 
     def __init__(self, ledger_dir: Path) -> None:
         self.dir = ledger_dir
-        self._offsets: dict[Path, int] = {}
-        self._partial: dict[Path, bytes] = {}
+        self._tails: dict[Path, LineTail] = {}
         self.connected: set[str] = set()
         self.agents: set[str] = set()
         self.active_faults: dict[str, str] = {}
@@ -25,23 +26,11 @@ class LedgerTail:
         self.disconnects = 0
 
     def poll(self) -> None:
-        """Read what was appended since the last poll."""
-        for path in sorted(self.dir.glob("*.jsonl")):
-            offset = self._offsets.get(path, 0)
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read()
-            except OSError:
-                continue
-            if not data:
-                continue
-            self._offsets[path] = offset + len(data)
-            data = self._partial.pop(path, b"") + data
-            lines = data.split(b"\n")
-            if lines[-1]:
-                self._partial[path] = lines[-1]
-            for line in lines[:-1]:
+        """Read what was appended since the last poll (plain or compressed: whole flushed segments)."""
+        for path in ledger_files(self.dir.parent):
+            if path not in self._tails:
+                self._tails[path] = LineTail(path)
+            for line in self._tails[path].poll():
                 try:
                     self._apply(orjson.loads(line))
                 except orjson.JSONDecodeError:

@@ -37,7 +37,7 @@ import yaml
 
 from faults.child import Child, parent_death_hook
 from faults.client import FaultClient
-from reports.ledger import LedgerWriter
+from reports.ledger import LedgerWriter, ledger_path
 from reports.ledger import schema as ev
 
 from .preflight import PreflightError, preflight
@@ -140,7 +140,7 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
     (run_dir / "profile.resolved.yaml").write_text(
         f"# resolved profile of this run (seed {profile.seed})\n"
         + yaml.safe_dump(profile.to_dict(), sort_keys=False))
-    ledger = LedgerWriter(run_dir / "ledger" / f"orchestrator-{os.getpid()}.jsonl")
+    ledger = LedgerWriter(ledger_path(run_dir / "ledger", "orchestrator"))
     digests = profile.target.kind == "embedded"
     backoff = profile.agent.reconnect
     ledger(ev.RunStart(run_id=run_dir.name, profile=profile.name, seed=profile.seed,

@@ -2,7 +2,7 @@
 
 Users and hooks both read it (users for the event sink, hooks for the profile and the fault
 schedule), so neither imports the other for it. The state is made on first use from the
-environment's parsed options: a ledger file in ``--agentsoak-run-dir`` (``<role>-<pid>.jsonl``), or
+environment's parsed options: a ledger file in ``--agentsoak-run-dir`` (``<role>-<pid>.jsonl.zst``), or
 without one the last events in memory (a bounded :class:`~loadtests.sink.RecentSink`), and the
 resolved profile of ``--agentsoak-profile``.
 """
@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reports.ledger import LedgerWriter
+from reports.ledger import LedgerWriter, ledger_path
 
 from .profile import load_profile
 from .sink import EventSink, RecentSink
@@ -54,7 +54,7 @@ def state_for(environment: Any) -> RunState:
         run_dir = getattr(opts, "agentsoak_run_dir", None)
         if run_dir:
             role = "master" if runner_kind(environment) == "MasterRunner" else "locust"
-            sink: EventSink = LedgerWriter(os.path.join(run_dir, "ledger", f"{role}-{os.getpid()}.jsonl"))
+            sink: EventSink = LedgerWriter(ledger_path(os.path.join(run_dir, "ledger"), role))
         else:
             sink = RecentSink()  # bounded: a web-UI session can run for days
         path = getattr(opts, "agentsoak_profile", None)

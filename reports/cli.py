@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from reports import prune
 from reports.compare import Threshold, compare, comparison_dict, render_comparison
 from reports.errors import ReportError
 from reports.history import cli as history_cli
@@ -44,6 +45,7 @@ def register_cli(subparsers: Any) -> None:
     c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     c.set_defaults(func=cmd_compare)
     history_cli.register_cli(subparsers)
+    prune.register_cli(subparsers)
 
 
 def _fail(msg: str) -> int:

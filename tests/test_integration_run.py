@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from reports.ledger import iter_lines, ledger_files, ledger_path
 from reports.render_html import CHART_IDS
 from tests.reports.test_render_html import CHROMIUM, _chromium
 from tests.timing import MS, wait_until
@@ -53,7 +54,7 @@ def the_run_dir(tmp_path: Path) -> Path:
 def read_ledger(path: Path) -> tuple[list[dict], int]:
     """Events of one ledger file and how many lines did not parse (only a cut last line may not)."""
     events, bad = [], 0
-    lines = path.read_bytes().split(b"\n")
+    lines = list(iter_lines(path))  # plain or compressed
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -67,15 +68,15 @@ def read_ledger(path: Path) -> tuple[list[dict], int]:
 
 def all_events(run_dir: Path) -> list[dict]:
     out: list[dict] = []
-    for f in sorted((run_dir / "ledger").glob("*.jsonl")):
+    for f in ledger_files(run_dir):
         out += read_ledger(f)[0]
     return out
 
 
-def completed_turns(run_dir: Path, name: str = "*.jsonl") -> int:
+def completed_turns(run_dir: Path, name: str = "*") -> int:
     """Completed turn ends flushed so far to the ledger files matching ``name``."""
     return sum(e.get("kind") == "turn_end" and e.get("outcome") == "completed"
-               for f in (run_dir / "ledger").glob(name) for e in read_ledger(f)[0])
+               for f in (run_dir / "ledger").glob(name) for e in read_ledger(f)[0])  # "*": every ledger file
 
 
 def run_dir_once_made(tmp_path: Path) -> Path | None:
@@ -277,7 +278,7 @@ def _run_processes(pid: int, *, workers: int = 0) -> dict[int, str] | None:
 
 
 def _ledger_state(run_dir: Path) -> dict[str, tuple[int, int]]:
-    return {f.name: (f.stat().st_size, f.stat().st_mtime_ns) for f in (run_dir / "ledger").glob("*.jsonl")}
+    return {f.name: (f.stat().st_size, f.stat().st_mtime_ns) for f in ledger_files(run_dir)}
 
 
 SLOW_TURNS = """seed: 5
@@ -408,7 +409,7 @@ def test_kill_9_of_a_worker_leaves_its_ledger_readable_up_to_the_kill(tmp_path):
         master, workers = wait_until(master_and_workers, 30, interval=0.2, message="a master with 2 workers")
         victim = workers[0]
         # the test is well under way: both workers have flushed completed turns
-        wait_until(lambda: all(completed_turns(the_run_dir(tmp_path), f"locust-{w}.jsonl") >= 5 for w in workers),
+        wait_until(lambda: all(completed_turns(the_run_dir(tmp_path), ledger_path("", "locust", w).name) >= 5 for w in workers),
                    30, interval=0.2, message="both workers running turns")
         os.kill(victim, signal.SIGKILL)
         killed_at = time.time()
@@ -419,15 +420,15 @@ def test_kill_9_of_a_worker_leaves_its_ledger_readable_up_to_the_kill(tmp_path):
     assert proc.returncode in (0, 1, 2), err[-2000:]
     assert (run_dir / "report.json").is_file() and (run_dir / "run.json").is_file()
     assert json.loads((run_dir / "run.json").read_text())["status"] in ("completed", "error")
-    events, bad = read_ledger(run_dir / "ledger" / f"locust-{victim}.jsonl")
+    events, bad = read_ledger(ledger_path(run_dir / "ledger", "locust", victim))
     assert bad <= 1 and events
     assert {e["pid"] for e in events} == {victim}
     last = max(e["t"] for e in events)
     lost = LEDGER_FLUSH_PROMISE_S + 1000 * MS  # the promise, plus a loaded host's late flush
     assert killed_at - lost <= last <= killed_at + 0.1, f"last event {killed_at - last:.2f}s before the kill"
     # the other worker carried on to the end of the test
-    other = [f for f in (run_dir / "ledger").glob("locust-*.jsonl") if f.name != f"locust-{victim}.jsonl"
-             and str(workers[1]) in f.name]
+    other = [f for f in ledger_files(run_dir) if f.name.startswith("locust-")
+             and f.name != ledger_path("", "locust", victim).name and str(workers[1]) in f.name]
     assert other and max(e["t"] for e in read_ledger(other[0])[0]) > killed_at + 3
 
 

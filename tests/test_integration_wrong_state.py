@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from reports.ledger import iter_ledger
 from tests.test_integration_run import cli, the_run_dir, write_profile
 
 pytestmark = pytest.mark.slow
@@ -43,9 +44,8 @@ def test_one_agent_served_from_the_wrong_state_fails_the_digest_check_by_name(tm
     assert turn.startswith(f"{agent}/") and f"first mismatch per agent: {turn}" in digest["detail"]
     assert [n for n, c in checks.items() if c["verdict"] == "fail"] == ["context.digest_mismatches"]
     assert checks["faults.applied"]["verdict"] == "pass"
-    applies = [json.loads(line) for f in (run_dir / "ledger").glob("*.jsonl") for line in f.read_text().splitlines()
-               if '"fault_apply"' in line]
-    assert [(e["fault"], e["type"], e["affected"]) for e in applies] == [("stale#0", "wrong_state", 1)]
+    applies = [e for e in iter_ledger(run_dir) if e.kind == "fault_apply"]
+    assert [(e.fault, e.type, e.affected) for e in applies] == [("stale#0", "wrong_state", 1)]
     # the terminal names the agent and shows its turn with the mismatch among its last events
     assert f"  {agent}, up to turn {turn}:" in res.stdout
     assert f"{turn} attempt 1: completed (digest mismatch)" in res.stdout

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from reports.ledger import iter_lines, ledger_files
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agentsoak-tests"
 _NOT_SOURCE = shutil.ignore_patterns(".venv", ".git", "runs", "build", "dist", "*.egg-info", "__pycache__",
@@ -135,8 +137,7 @@ def test_the_wheel_runs_smoke_by_name_from_anywhere(tmp_path: Path) -> None:
     assert run_dir.name.endswith("-smoke")
     report = json.loads((run_dir / "report.json").read_text())
     assert report["verdict"] == "PASS"
-    events = [json.loads(line) for f in sorted((run_dir / "ledger").glob("*.jsonl"))
-              for line in f.read_text().splitlines() if line.strip()]
+    events = [json.loads(line) for f in ledger_files(run_dir) for line in iter_lines(f) if line.strip()]
     assert len({e["agent"] for e in events if e["kind"] == "agent_start"}) == 5
     assert sorted(e["fault"] for e in events if e["kind"] == "fault_apply") == ["drop-all#0", "slow-link#0"]
     assert any(e["kind"] == "turn_end" for e in events)

@@ -1,4 +1,4 @@
-"""Reading a run's ledger back as typed events, one line at a time.
+"""Reading a run's ledger back as typed events, one line at a time, from plain or compressed files.
 
 A line that matches the schema decodes in one step (msgspec validates every field). Anything else
 takes the tolerant path: a line that is not a JSON object with a ``kind`` is a bad line (counted,
@@ -20,6 +20,7 @@ import msgspec
 import orjson
 
 from reports.ledger.schema import EVENT_TYPES, LEDGER_VERSION, AnyEvent, Event
+from reports.ledger.segments import SUFFIXES, FileRead, iter_lines
 
 __all__ = ["LedgerReadStats", "UnknownEvent", "decode_line", "iter_ledger", "ledger_files"]
 
@@ -53,7 +54,8 @@ class LedgerReadStats:
     bad_lines: int = 0
     newer_version_lines: int = 0
     bad_examples: list[str] = field(default_factory=list)
-    #: names of the files whose last line has no newline: cut short (``kill -9``), parsed or not
+    #: names of the files cut short (``kill -9``): a plain file whose last line has no newline, parsed
+    #: or not; a compressed one whose frame never ended, or that turned unreadable (named in bad_examples)
     cut_files: list[str] = field(default_factory=list)
 
 
@@ -102,8 +104,9 @@ def decode_line(raw: bytes) -> Event | UnknownEvent | None:
 
 
 def ledger_files(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """The ledger files of a run directory, in a stable order."""
-    return sorted(Path(run_dir, "ledger").glob("*.jsonl"))
+    """The ledger files of a run directory (``ledger/*.jsonl`` and ``ledger/*.jsonl.zst``), in a stable order."""
+    led = Path(run_dir, "ledger")
+    return sorted({p for suffix in SUFFIXES for p in led.glob(f"*{suffix}")})
 
 
 def iter_ledger(
@@ -111,24 +114,26 @@ def iter_ledger(
 ) -> Iterator[Event | UnknownEvent]:
     """Yield every event of a run, file by file (not globally time-sorted), skipping bad lines.
 
-    Memory is bounded by one line. ``stats`` (if given) counts what was skipped, and names the
-    files that were cut short, once the stream is read to the end.
+    Memory is bounded by one line and, for a compressed file, one segment. ``stats`` (if given)
+    counts what was skipped, and names the files that were cut short, once the stream is read to the end.
     """
     stats = stats if stats is not None else LedgerReadStats()
     for path in ledger_files(run_dir):
         stats.files += 1
-        raw = b"\n"  # an empty file is not cut
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, 1):
-                stats.lines += 1
-                event = decode_line(raw)
-                if event is None:
-                    stats.bad_lines += 1
-                    if len(stats.bad_examples) < 5:
-                        stats.bad_examples.append(f"{path.name}:{lineno}")
-                    continue
-                if event.v > LEDGER_VERSION:
-                    stats.newer_version_lines += 1
-                yield event
-        if not raw.endswith(b"\n"):
+        read = FileRead()
+        lineno = 0
+        for lineno, raw in enumerate(iter_lines(path, read), 1):
+            stats.lines += 1
+            event = decode_line(raw)
+            if event is None:
+                stats.bad_lines += 1
+                if len(stats.bad_examples) < 5:
+                    stats.bad_examples.append(f"{path.name}:{lineno}")
+                continue
+            if event.v > LEDGER_VERSION:
+                stats.newer_version_lines += 1
+            yield event
+        if read.cut:
             stats.cut_files.append(path.name)
+        if read.error is not None and len(stats.bad_examples) < 5:
+            stats.bad_examples.append(f"{path.name}: not zstd after line {lineno}: {read.error}")
