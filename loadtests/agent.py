@@ -384,6 +384,7 @@ class Agent:
             NoConnection: no socket opened within the turn timeout (the turn is abandoned).
         """
         attempt, full, retries, finished = 0, False, 0, False
+        chained = self.conversation.last_response_id is not None  # a turn that continues a chain
         try:
             while True:
                 if self._stopped.is_set():
@@ -436,7 +437,7 @@ class Agent:
                 elif cause is _RETRY_LIMIT:
                     self._kill(link, "limit_error")  # the create was not run: reconnect and send it again
                 else:
-                    self._record_recovery(result, link.conn_id, full)
+                    self._record_recovery(result, link.conn_id, full, chained=chained)
                     if cause is not None:
                         self._abandon(turn_id, session, index, attempt, cause, result.error_code)
                     finished = True
@@ -511,12 +512,13 @@ class Agent:
                              tokens_per_s=m.tokens_per_s, client_digest=result.client_digest,
                              server_digest=result.server_digest, cache=ev.CacheOutcome.of(result.cache)))
 
-    def _record_recovery(self, result: TurnResult, conn_id: str, full: bool) -> None:
+    def _record_recovery(self, result: TurnResult, conn_id: str, full: bool, *, chained: bool) -> None:
         """The first turn to end after a reconnect says how the conversation resumed.
 
         With a target that reports its cache outcome we use it; otherwise (a real target) the protocol
         evidence decides: an incremental turn that worked on a new socket was hydrated from the store,
-        a full-input turn was a full resend.
+        a full-input turn was a full resend. A turn that began a conversation (no previous response, as
+        the first turn of a session) resumed nothing: ``new_conversation``.
         """
         outage = self._outage
         if outage is None or outage.reconnect_ms is None:
@@ -524,6 +526,8 @@ class Agent:
         self._outage = None
         if not result.ok:
             mode = "failed"
+        elif not chained:
+            mode = "new_conversation"  # the turn began a new chain: there was nothing to resume
         elif result.cache == "hit":
             mode = "cache_hit"
         elif result.cache == "store" or (result.cache is None and not full):

@@ -80,8 +80,8 @@ def _figures(report: Report) -> list[dict[str, Any]]:
     def q(attr: str, p: float) -> list[float | None]:
         return [getattr(s, attr).quantile(p) for s in tl]
 
-    modes = ("cache hit", "store hydrate", "full resend", "failed")
-    colors = ("#2ca02c", "#1f77b4", "#ff7f0e", "#d62728")
+    modes = ("cache hit", "store hydrate", "full resend", "failed", "new conversation")
+    colors = ("#2ca02c", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd")
     return [
         _figure(report, "Agents connected (fault windows shaded)",
                 [{"type": "scatter", "mode": "lines", "x": t, "y": [s.connected for s in tl], "name": "connected",

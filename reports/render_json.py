@@ -48,6 +48,7 @@ def _timeline(report: Report) -> dict[str, list[Any]]:
         "recovery_store_hydrate": [s.recoveries.store_hydrate for s in tl],
         "recovery_full_resend": [s.recoveries.full_resend for s in tl],
         "recovery_failed": [s.recoveries.failed for s in tl],
+        "recovery_new_conversation": [s.recoveries.new_conversation for s in tl],
     }
 
 

@@ -125,10 +125,10 @@ def tables(report: Report, *, detail_width: int | None = None) -> list[Table]:
     reconnected = sum(1 for d in s.disconnects if d.ended == "reconnected")
     out.append((
         "State-cache recovery",
-        ["Reconnects", "Cache hit", "Store hydrate", "Not found → full resend", "Failed", "No turn after",
+        ["Reconnects", "Cache hit", "Store hydrate", "Full resend", "New conversation", "Failed", "No turn after",
          "Digest mismatches", "Lost turns", "Duplicated turns"],
         [[reconnected, modes.get("cache_hit", 0), modes.get("store_hydrate", 0), modes.get("full_resend", 0),
-          modes.get("failed", 0), max(0, reconnected - sum(modes.values())),
+          modes.get("new_conversation", 0), modes.get("failed", 0), max(0, reconnected - sum(modes.values())),
           s.integrity.digest_mismatches.count if s.integrity.digests_compared else "n/a (no digests)",
           s.integrity.lost_turns.count, s.integrity.duplicated_turns.count]],
     ))

@@ -124,6 +124,9 @@ class RecoveryMode(enum.StrEnum):
     STORE_HYDRATE = "store_hydrate"
     FULL_RESEND = "full_resend"
     FAILED = "failed"
+    #: the first turn after the reconnect began a new conversation (nothing to resume: not a recovery
+    #: of the old chain, and never counted as a full resend or a store hydrate)
+    NEW_CONVERSATION = "new_conversation"
 
 
 class LossCause(enum.StrEnum):

@@ -171,6 +171,7 @@ class RecoveryCounts:
     store_hydrate: int = 0
     full_resend: int = 0
     failed: int = 0
+    new_conversation: int = 0
 
     def of(self, mode: RecoveryMode) -> int:
         return getattr(self, mode.value)  # the field names are the mode values

@@ -361,3 +361,20 @@ def _capture(into: list[BaseException], fn) -> None:
         fn()
     except BaseException as exc:  # noqa: BLE001 - the test inspects it
         into.append(exc)
+
+
+def test_a_reconnect_before_a_new_session_is_a_new_conversation_not_a_resend(server):
+    """The first turn of a new session resumes nothing: its recovery is new_conversation, never full_resend."""
+    sink = MemorySink()
+    agent = make_agent(server.url, sink, store=False)
+    assert agent.start(wait=5)
+    assert all(r.ok for r in turns(agent, 2))
+    server.kill()
+    wait_until(lambda: not agent.connected, 5, interval=0.01, message="the drop is seen between sessions")
+    server.restart()
+    agent.new_session()
+    result = agent.run_turn([USER], turn_id="a-test/s2/t0", session=2, index=0)
+    agent.stop()
+    assert result.ok
+    (recovery,) = sink.of("recovery")
+    assert recovery.mode == "new_conversation" and recovery.turn == "a-test/s2/t0"
