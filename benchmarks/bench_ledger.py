@@ -62,6 +62,8 @@ def _checker(t: Any) -> Callable[[Any], Any]:
     """A function that returns the value typed as ``t`` or raises TypeError (what a reader must do)."""
     if isinstance(t, type) and issubclass(t, enum.Enum):
         return t
+    if (isinstance(t, type) and issubclass(t, msgspec.Struct)) or typing.get_origin(t) is list:
+        return lambda v: msgspec.convert(v, t)  # values nested in run_start (rare): msgspec validates them
     if typing.get_origin(t) in (typing.Union, types.UnionType):
         inner = [_checker(a) for a in typing.get_args(t) if a is not type(None)]
 
@@ -90,6 +92,13 @@ def _checker(t: Any) -> Callable[[Any], Any]:
     return exact
 
 
+def _nested(value: Any) -> Any:
+    """Values nested in events (``Backoff``, ``PlannedFault``) stay msgspec Structs in the dataclass option."""
+    if isinstance(value, msgspec.Struct):
+        return msgspec.structs.asdict(value)
+    raise TypeError(type(value).__name__)
+
+
 class DataclassCodec:
     """The dataclasses + orjson option: orjson serializes dataclasses natively; decode validates in Python."""
 
@@ -100,7 +109,7 @@ class DataclassCodec:
                        for dc in self.classes.values()}
 
     def encode(self, event: Any) -> bytes:
-        return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE, default=_nested)
 
     def decode(self, line: bytes) -> Any:
         obj = orjson.loads(line)
