@@ -111,7 +111,13 @@ class Api:
         return _json(201, await self.c.create(await self._body(request)))
 
     async def populate(self, request: web.Request) -> web.Response:
-        return _json(201, {"proxies": await self.c.populate(await self._body(request))})
+        try:
+            return _json(201, {"proxies": await self.c.populate(await self._body(request))})
+        except ApiError as exc:
+            # Toxiproxy 2.12.0 puts the proxies made so far in every populate error body, [] when none.
+            if not hasattr(exc, "proxies"):
+                exc.proxies = []  # type: ignore[attr-defined]
+            raise
 
     async def get_proxy(self, request: web.Request, p: str) -> web.Response:
         return _json(200, self.c.get(p).to_json())

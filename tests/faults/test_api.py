@@ -17,12 +17,12 @@ def new(url: str, name: str = "p1", upstream: str = "127.0.0.1:9", **extra: obje
     return http(url, "POST", "/proxies", json.dumps({"name": name, "upstream": upstream, **extra}))
 
 
-def assert_error(reply, status: int, message: str) -> None:
+def assert_error(reply, status: int, message: str, **extra: object) -> None:
     assert reply.status == status
     assert reply.headers["content-type"] == "text/plain; charset=utf-8"
     assert reply.headers["x-content-type-options"] == "nosniff"
     assert reply.body.endswith(b"\n")
-    assert reply.json() == {"error": message, "status": status}
+    assert reply.json() == {"error": message, "status": status, **extra}
     assert re.fullmatch(r"[0-9a-v]{20}", reply.headers["x-toxiproxy-request-id"])
 
 
@@ -232,10 +232,11 @@ def test_populate(server, api, echo):
 
 def test_populate_errors(server, api):
     assert_error(http(server.url, "POST", "/populate", '[{"name":"a","upstream":"x:1"},{"upstream":"x:1"}]'),
-                 400, "missing required field: name at proxy 2")
+                 400, "missing required field: name at proxy 2", proxies=[])
     assert http(server.url, "GET", "/proxies").json() == {}  # validation first: nothing created
     assert_error(http(server.url, "POST", "/populate", '{"name":"a"}'), 400,
-                 "bad request body: json: cannot unmarshal object into Go value of type []toxiproxy.Proxy")
+                 "bad request body: json: cannot unmarshal object into Go value of type []toxiproxy.Proxy",
+                 proxies=[])
     r = http(server.url, "POST", "/populate",
              '[{"name":"a","upstream":"x:1"},{"name":"b","upstream":"x:1","listen":"999.1.1.1:1"}]')
     assert r.status == 500
@@ -255,3 +256,10 @@ def test_reset_reenables_and_removes_toxics_keeping_connections(server, api, ech
     assert proxies["p1"]["toxics"] == [] and proxies["p2"]["enabled"] is True
     s.sendall(b"b")
     assert s.recv(1) == b"b"
+
+
+@pytest.mark.parametrize("body", ['{"not": "a list"}', "[{}]", "not json", '[{"name": "x", "upstream": 5}]'])
+def test_a_failed_populate_carries_the_proxies_made_so_far(server, api, body):
+    """Toxiproxy 2.12.0: every populate error body has "proxies": [...] ([] when none was made)."""
+    r = http(server.url, "POST", "/populate", body)
+    assert r.status == 400 and r.json()["proxies"] == [], r.text
