@@ -2,9 +2,9 @@
 
 The graph is read from the source with ``ast``, not by importing: every ``import`` counts wherever
 it stands, at module level or inside a function (function-level imports are how a cycle hides).
-Imports under ``if TYPE_CHECKING:`` are left out of the cycle check: they never run, and with
-``from __future__ import annotations`` they cannot make a runtime cycle. They do count for the
-layering rules, since a type-only import is still a dependency on the other layer.
+Imports under ``if TYPE_CHECKING:`` count too: they never run, but a type-only loop is still two
+modules that depend on each other (the owner of the type belongs on one side). They also count for
+the layering rules.
 
 ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``. Importing
 ``a.b`` also runs ``a/__init__.py``, but that parent is always already importing when its own
@@ -150,7 +150,7 @@ def cycle_path(comp: list[str], succ: dict[str, set[str]], edges: list[Edge]) ->
 def runtime_succ(modules: dict[str, Path], edges: list[Edge]) -> dict[str, set[str]]:
     succ: dict[str, set[str]] = {m: set() for m in modules}
     for e in edges:
-        if not e.typing_only and e.target in modules:
+        if e.target in modules:
             succ[e.source].add(e.target)
     return succ
 

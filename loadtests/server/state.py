@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import logging
 import random
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from loadtests.protocol import IdSource
 
@@ -14,10 +14,25 @@ from .config import ServerConfig
 from .fault_modes import FaultState
 from .store import ResponseStore
 
-if TYPE_CHECKING:
-    from .session import Session
+__all__ = ["LiveSession", "ServerState"]
 
-__all__ = ["ServerState"]
+
+class LiveSession(Protocol):
+    """What the shared state and the admin faults need of a connection (``session.Session`` is one);
+    a protocol here, so the state never imports the session module that imports it."""
+
+    id: str
+    index: int
+
+    @property
+    def busy(self) -> bool: ...
+    @property
+    def expired(self) -> bool: ...
+    @property
+    def closing(self) -> int | None: ...
+    async def close(self, code: int) -> None: ...
+    def expire(self, mode: str | None = None) -> bool: ...
+    def evict(self) -> None: ...
 
 log = logging.getLogger("agentsoak.server")
 
@@ -31,7 +46,7 @@ class ServerState:
         self.store = ResponseStore(config.store_capacity)
         self.ids = IdSource()
         self.faults = FaultState(self.seed)
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[str, LiveSession] = {}
         self.responses = 0  # responses created (response.created sent or warm-up answered)
         self.background: set[asyncio.Future[None]] = set()  # admin-started closes, kept referenced
         self._indexes = itertools.count(1)
@@ -39,7 +54,7 @@ class ServerState:
     def next_index(self) -> int:
         return next(self._indexes)
 
-    def live_sessions(self) -> list[Session]:
+    def live_sessions(self) -> list[LiveSession]:
         """Open sessions not already being closed, oldest first (a stable order for seeded picks)."""
         return sorted((s for s in self.sessions.values() if s.closing is None), key=lambda s: s.index)
 
