@@ -43,7 +43,7 @@ from reports.ledger import schema as ev
 from .preflight import PreflightError, preflight
 from .profile import Profile
 from .profile.model import RESPONSES_PATH
-from .progress import LedgerTail
+from .progress import DEFAULT_PROGRESS_EVERY_S, LedgerTail, ProgressPrinter
 from .server.cli import config_to_args
 from .server.config import profile_knobs
 from .stop_signals import Interrupted, StopSignals
@@ -127,15 +127,17 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: TextIO | None = sys.stderr,
-                stops: StopSignals | None = None) -> RunResult:
+                stops: StopSignals | None = None, progress_every_s: float = DEFAULT_PROGRESS_EVERY_S) -> RunResult:
     """Run one scenario end to end and return where it went. Never raises for a broken run.
 
-    ``stops`` is the caller's :class:`StopSignals` (installed around the report too); without one,
-    one is installed for the run.
+    ``progress``: where the status line goes (None: nowhere); redrawn in place when it is a terminal,
+    else one line every ``progress_every_s`` (:mod:`loadtests.progress`). ``stops`` is the caller's
+    :class:`StopSignals` (installed around the report too); without one, one is installed for the run.
     """
     if stops is None:
         with StopSignals() as own:
-            return run_profile(profile, run_dir=run_dir, progress=progress, stops=own)
+            return run_profile(profile, run_dir=run_dir, progress=progress, stops=own,
+                               progress_every_s=progress_every_s)
     run_dir = run_dir or make_run_dir(profile)
     (run_dir / "profile.resolved.yaml").write_text(
         f"# resolved profile of this run (seed {profile.seed})\n"
@@ -165,7 +167,8 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
             preflight(agents_url, target=target_ws, via_proxy=proxy_api is not None,
                       headers=_agent_headers(profile))
             stops.check()
-            code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress, stops)
+            code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress, progress_every_s,
+                               stops)
             stops.check()
             if code not in (0, 1):  # 1 can come from Locust's own failure ratio checks; our report judges those
                 status, error = "error", f"locust exited with code {code}; see logs/locust.log"
@@ -258,7 +261,7 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
 
 
 def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None, admin_url: str | None,
-                progress: TextIO | None, stops: StopSignals) -> int:
+                progress: TextIO | None, progress_every_s: float, stops: StopSignals) -> int:
     """Run Locust to its end, or until a stop signal; returns its exit code once its whole group is gone."""
     cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url)
     env = dict(os.environ)
@@ -267,19 +270,20 @@ def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str
         # Its own session: a terminal's Ctrl-C reaches only us, and we stop Locust in order.
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 preexec_fn=parent_death_hook())
+    printer = None if progress is None else ProgressPrinter(
+        progress, LedgerTail(run_dir / "ledger"), profile.load.duration_s, planned_faults=len(profile.plan()),
+        every_s=progress_every_s)
     try:
-        tail = LedgerTail(run_dir / "ledger")
-        windows = profile.plan()
-        started = shown = time.monotonic()
         while proc.poll() is None and not stops.count:
             time.sleep(_POLL_S)
-            if progress is not None and time.monotonic() - shown >= 1.0:
-                shown = time.monotonic()
-                tail.poll()
-                progress.write(tail.status_line(profile.load.duration_s, started, len(windows)) + "\n")
-                progress.flush()
+            if printer is not None:
+                printer.tick()
     finally:
-        _end_locust(proc, stops, progress)
+        try:
+            _end_locust(proc, stops, printer)
+        finally:
+            if printer is not None:
+                printer.finish()
     return proc.returncode
 
 
@@ -288,7 +292,7 @@ _GRACEFUL_S = 30.0  # Locust's --stop-timeout is 5 s; writing its CSV and HTML t
 _HURRIED_S = 10.0
 
 
-def _end_locust(proc: subprocess.Popen[bytes], stops: StopSignals, progress: TextIO | None) -> None:
+def _end_locust(proc: subprocess.Popen[bytes], stops: StopSignals, progress: ProgressPrinter | None) -> None:
     """Return only when every process of Locust's group is gone (with ``--processes`` the master can
     exit before its workers have stopped their users; the target and the proxy must outlive them all).
 
@@ -308,7 +312,7 @@ def _end_locust(proc: subprocess.Popen[bytes], stops: StopSignals, progress: Tex
         if not killed and (stops.count >= 2 or time.monotonic() > deadline):
             killed = True
             if progress is not None and stops.count >= 2:
-                progress.write("[agentsoak] stopping now: Locust is killed\n")
+                progress.message("[agentsoak] stopping now: Locust is killed")
             _signal_group(pgid, signal.SIGKILL)
             deadline = time.monotonic() + _HURRIED_S
         elif killed and time.monotonic() > deadline:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from tabulate import tabulate
 
 from .catalog import resolve_profile, shipped_profiles
+from .profile.fields import DURATION_HELP, parse_duration_text
+from .progress import DEFAULT_PROGRESS_EVERY_S
 
 if TYPE_CHECKING:
     from .stop_signals import StopSignals
@@ -51,12 +53,23 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="allow a target or proxy outside 127.0.0.0/8 and ::1 (off by default)")
     parser.add_argument("--output-dir", default=None, help="where run directories go (default: the profile's)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines while the run goes")
+    parser.add_argument("--progress-every", type=_interval, default=DEFAULT_PROGRESS_EVERY_S, metavar="DURATION",
+                        help="when stderr is not a terminal, one progress line per DURATION (default "
+                             f"{DEFAULT_PROGRESS_EVERY_S:g}s; e.g. 10s, 5m); a terminal gets one line redrawn "
+                             "in place, and a line per fault as it fires")
     parser.add_argument("--target-revision", default=None, metavar="REV",
                         help="the target's revision, kept in the run's metadata and history "
                              "(default: $AGENTSOAK_TARGET_REVISION)")
     parser.add_argument("--history", default=None, metavar="PATH_OR_URL",
                         help="record the finished run in this history: a SQLite file path, or "
                              "postgresql://USER@HOST/DB (see `agentsoak history`)")
+
+
+def _interval(text: str) -> float:
+    seconds = parse_duration_text(text)
+    if seconds is None or not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {DURATION_HELP}, above 0")
+    return seconds
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -99,7 +112,8 @@ def _run_and_report(args: argparse.Namespace, stops: StopSignals) -> int:
           f"{len(profile.faults)} fault entries) -> {run_dir}", file=sys.stderr)
     meta = RunMeta.starting_now(target_revision(args.target_revision))
     write_meta(run_dir, meta)  # now, so that a run killed half-way still says what and where it was
-    result = run_profile(profile, run_dir=run_dir, progress=None if args.quiet else sys.stderr, stops=stops)
+    result = run_profile(profile, run_dir=run_dir, progress=None if args.quiet else sys.stderr, stops=stops,
+                         progress_every_s=args.progress_every)
     write_meta(result.run_dir, meta.ended_now())
     report = build_report(result.run_dir)
     write_report(report, result.run_dir)

@@ -107,8 +107,13 @@ checks: {}
 
 def test_healthy_run_with_a_mass_drop_passes_and_writes_the_whole_run_dir(tmp_path):
     profile = write_profile(tmp_path, "it-healthy", HEALTHY)
-    res = cli("run", str(profile), "--quiet")
+    res = cli("run", str(profile), "--progress-every", "5s")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # stderr is a pipe: one progress line per 5 s and a last one, the instant drop named as it fired
+    progress = [line for line in res.stderr.splitlines() if line.startswith("[agentsoak] ")]
+    assert 2 <= len(progress) <= 4, progress
+    assert sum("since last line: drop-all#0 fired" in line for line in progress) == 1, progress
+    assert progress[-1].startswith("[agentsoak] 0:00:12/0:00:12 100% | agents "), progress
     run_dir = the_run_dir(tmp_path)
     for name in ("profile.resolved.yaml", "run.json", "report.md", "report.html", "report.json", "junit.xml"):
         assert (run_dir / name).is_file(), name
