@@ -1,5 +1,6 @@
 """``agentsoak report RUN_DIR`` and ``agentsoak compare RUN_A RUN_B`` (registered by loadtests.cli),
-and, from ``reports.history.cli``, ``agentsoak history`` and ``agentsoak gate``.
+and, from ``reports.history.cli``, ``agentsoak history`` and ``agentsoak gate``; from
+``reports.trace.cli``, ``agentsoak trace RUN AGENT``.
 
 Exit codes: ``report`` 0 all checks pass, 1 a check failed, 2 the run broke (or is partial) or the
 input is bad. ``compare`` 0 no check regressed from A to B and no metric worsened past its
@@ -20,6 +21,7 @@ from reports.errors import ReportError
 from reports.history import cli as history_cli
 from reports.render_terminal import headline, render_terminal
 from reports.report import build_report, exit_code, write_report
+from reports.trace import cli as trace_cli
 
 __all__ = ["register_cli", "cmd_report", "cmd_compare"]
 
@@ -44,6 +46,7 @@ def register_cli(subparsers: Any) -> None:
                         "(or N in the metric's unit), e.g. ttft_p95_ms=10%% (repeatable)")
     c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     c.set_defaults(func=cmd_compare)
+    trace_cli.register_cli(subparsers)
     history_cli.register_cli(subparsers)
     prune.register_cli(subparsers)
 

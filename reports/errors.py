@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ReportError", "RunDirError", "ThresholdError"]
+__all__ = ["ReportError", "RunDirError", "ThresholdError", "UnknownAgentError"]
 
 
 class ReportError(Exception):
@@ -11,6 +11,10 @@ class ReportError(Exception):
 
 class RunDirError(ReportError):
     """The path is not a readable run directory (missing, no ledger, unreadable profile or run.json)."""
+
+
+class UnknownAgentError(ReportError):
+    """``agentsoak trace``: no agent of the run's ledger matches the AGENT given."""
 
 
 class ThresholdError(ReportError, ValueError):

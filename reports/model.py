@@ -9,6 +9,7 @@ from typing import Any
 from reports.recovery import FaultRecovery
 from reports.summary import RunSummary
 from reports.thresholds import Thresholds
+from reports.trace.model import AgentTrace
 from reports.trail import Trail
 from reports.verify import FAIL, Check
 
@@ -40,6 +41,8 @@ class Report:
     bad_lines: int
     generated_at: str
     trails: tuple[Trail, ...] = ()  # the last events of the agents named in failed checks
+    traces: tuple[AgentTrace, ...] = ()  # the timelines of (the first SWIMLANES of) those agents
+    traces_left_out: int = 0  # agents named in failed checks beyond that cap
 
     @property
     def failed(self) -> tuple[Check, ...]:

@@ -27,11 +27,16 @@ from reports.render_markdown import render_markdown
 from reports.render_terminal import render_terminal
 from reports.summary import summarize
 from reports.thresholds import Thresholds
-from reports.trail import trails
-from reports.verify import digests_available, verify
+from reports.trace.model import AgentTrace, build_trace
+from reports.trace.read import AgentTap
+from reports.trail import Trail, trails
+from reports.verify import FAIL, digests_available, verify
 
 __all__ = ["Report", "build_report", "write_report", "exit_code", "render_terminal", "EXIT_PASS", "EXIT_FAIL",
-           "EXIT_BROKEN"]
+           "EXIT_BROKEN", "SWIMLANES"]
+
+#: agents named in failed checks whose whole timeline the report keeps (report.html draws a swimlane each)
+SWIMLANES = 20
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
@@ -101,8 +106,18 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
     recoveries = fault_recoveries(summary, thresholds)
     checks = tuple(verify(summary, thresholds, recoveries))
     focus = [(c.name, f) for c in checks for f in c.focus]
-    # a second streaming pass, only for the few agents named in failed checks
-    agent_trails = trails(iter_ledger(rd), focus, summary.t0_mono) if focus else ()
+    named = list(dict.fromkeys(a for c in checks if c.verdict == FAIL for a in c.agents))
+    lanes = named[:SWIMLANES]
+    agent_trails: tuple[Trail, ...] = ()
+    traces: tuple[AgentTrace, ...] = ()
+    if focus or lanes:
+        # a second streaming pass, only for the few agents named in failed checks: their last events
+        # (trails) and, for the first SWIMLANES of them, their whole timeline
+        tap = AgentTap(lanes)
+        stream = tap.tap(iter_ledger(rd))
+        agent_trails = trails(stream, focus, summary.t0_mono) if focus else ()
+        tap.drain(stream)
+        traces = tuple(build_trace(tap.events[a], a, summary, checks=checks, partial=partial) for a in lanes)
     if summary.run.stop_reason == "interrupted" or (status or {}).get("status") == "interrupted":
         notes.append("Interrupted run: the checks are from a partial run (stopped before its planned end).")
     return Report(
@@ -123,6 +138,8 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
         bad_lines=stats.bad_lines,
         generated_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         trails=agent_trails,
+        traces=traces,
+        traces_left_out=len(named) - len(lanes),
     )
 
 

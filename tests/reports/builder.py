@@ -55,6 +55,7 @@ class Scenario:
     # agent whose previous_response_not_found is followed by a new session (full resend off)
     not_found_new_session: str | None = None
     abandon: tuple[str, int, str, int] | None = None  # (agent, turn index, LossCause, attempts): cut, then given up
+    compressed: bool = False  # write the ledger as zstd segments (.jsonl.zst), as real runs do
 
 
 def agent_id(i: int) -> str:
@@ -74,7 +75,8 @@ def build(run_dir: Path, sc: Scenario | None = None) -> Path:
     """Write ``sc`` as a run directory under ``run_dir``; returns ``run_dir``."""
     sc = sc or Scenario()
     led = run_dir / "ledger"
-    orch, loc, flt = _W(led / "orchestrator-10.jsonl"), _W(led / "locust-20.jsonl"), _W(led / "faults-30.jsonl")
+    ext = ".jsonl.zst" if sc.compressed else ".jsonl"
+    orch, loc, flt = _W(led / f"orchestrator-10{ext}"), _W(led / f"locust-20{ext}"), _W(led / f"faults-30{ext}")
     profile = {"name": sc.name, "seed": 7, "users": sc.agents, "checks": sc.checks}
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "profile.resolved.yaml").write_text(yaml.safe_dump(profile))
@@ -97,6 +99,7 @@ def build(run_dir: Path, sc: Scenario | None = None) -> Path:
     for w in (orch, loc, flt):
         w.w.close()
     if sc.partial:
+        assert not sc.compressed, "a cut compressed file: see tests/reports/test_ledger_segments.py"
         with open(led / "locust-20.jsonl", "ab") as fh:
             fh.write(b'{"v": 1, "kind": "turn_end", "mono": 12')  # cut by kill -9
     else:
@@ -109,7 +112,7 @@ def _agent(w: _W, sc: Scenario, i: int) -> None:  # noqa: C901 - a script, read 
     conn_no = 1
     conn = f"{a}/c{conn_no}"
     off = 0.1 * i
-    w(ev.AgentStart, off, agent=a)
+    w(ev.AgentStart, off, agent=a, index=i + 1)
     w(ev.ConnectAttempt, off + 0.01, agent=a, conn=conn, attempt=1, reason="initial")
     w(ev.ConnectOk, off + 0.05, agent=a, conn=conn, attempt=1, reason="initial", duration_ms=40.0)
     last_resp: str | None = None
