@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -35,17 +34,11 @@ from toxiproxy.api import APIConsumer
 
 from .child import Child, ChildStartError
 from .errors import BackendError, RemoteTargetError, ToxiproxyError, Unavailable
-from .loopback import is_loopback
+from .loopback import free_port, is_loopback
 
 __all__ = ["FaultClient", "DownTimer", "is_loopback"]
 
 DEFAULT_TIMEOUT_S = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _error_of(resp: requests.Response) -> ToxiproxyError:
@@ -145,7 +138,7 @@ class FaultClient:
         """A ``toxiproxy-server`` prints no ready line: pick a port, poll ``/version``."""
         last: ChildStartError | None = None
         for _ in range(3):  # a free port can be taken between probe and bind; retry
-            port = _free_port()
+            port = free_port()
             client = cls(f"http://127.0.0.1:{port}", backend="binary", timeout=timeout)
             try:
                 client._child = Child.start("toxiproxy-server", [binary, "-host", "127.0.0.1", "-port", str(port)],

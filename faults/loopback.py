@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
-__all__ = ["is_loopback"]
+__all__ = ["free_port", "is_loopback"]
 
 
 def is_loopback(host: str | None) -> bool:
@@ -24,3 +25,10 @@ def is_loopback(host: str | None) -> bool:
         return False
     mapped = getattr(address, "ipv4_mapped", None)
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now at ``host`` (the kernel's pick), for a child to bind."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

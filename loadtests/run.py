@@ -37,6 +37,7 @@ import yaml
 
 from faults.child import Child, parent_death_hook
 from faults.client import FaultClient
+from faults.loopback import free_port
 from reports.ledger import LedgerWriter, ledger_path
 from reports.ledger import schema as ev
 
@@ -252,7 +253,11 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
         "--seed", str(profile.seed), "--loglevel", "INFO", "--logfile", str(run_dir / "logs" / "locust.log"),
     ]
     if load.processes != 1:
-        cmd += ["--processes", str(load.processes)]
+        # The forked workers reach their master on a port of this run's own, on loopback only: Locust's
+        # default binds 5557 on every interface, so a second run on the box would meet the first's master.
+        port = str(free_port())
+        cmd += ["--processes", str(load.processes), "--master-bind-host", "127.0.0.1",
+                "--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
     if proxy_api:
         cmd += ["--agentsoak-proxy-api", proxy_api, "--agentsoak-proxy-name", PROXY_NAME]
     if admin_url:

@@ -40,3 +40,18 @@ def test_an_unexpected_error_leaves_its_traceback_in_the_run_log(tmp_path: Path,
     assert text.startswith("Traceback (most recent call last):")
     assert "in broken_target" in text and text.rstrip().endswith("ValueError: wiring bug")
     assert json.loads((result.run_dir / "run.json").read_text())["status"] == "error"
+
+
+def test_locust_processes_meet_their_own_master_on_loopback(tmp_path: Path) -> None:
+    """With ``--processes`` the master binds 127.0.0.1 on a port of the run's own (not 5557 on every
+    interface), so two runs on one box never share a master and nothing listens beyond loopback."""
+    profile = load_profile(resolve_profile("smoke"), ["load.processes=2"])
+
+    def opts(cmd: list[str]) -> dict[str, str]:
+        return {flag: cmd[i + 1] for i, flag in enumerate(cmd) if flag.startswith("--master")}
+
+    first = opts(run._locust_command(profile, tmp_path, "ws://127.0.0.1:1/v1/responses", None, None))
+    assert first["--master-bind-host"] == first["--master-host"] == "127.0.0.1"
+    assert first["--master-bind-port"] == first["--master-port"] != "5557"  # the kernel's pick of a free port
+    one = run._locust_command(load_profile(resolve_profile("smoke")), tmp_path, "ws://127.0.0.1:1/", None, None)
+    assert not opts(one)  # one process: no master at all
