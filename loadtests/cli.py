@@ -12,6 +12,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("loadtests.server.cli", "register_cli"),  # serve
     ("faults.cli", "register_cli"),  # proxy
     ("loadtests.run_cli", "register_cli"),  # run, demo
+    ("loadtests.soak_cli", "register_cli"),  # soak
     ("loadtests.profile.validate_cli", "register_cli"),  # validate
     ("reports.cli", "register_cli"),  # report, compare, trace, history, gate, prune
 ]

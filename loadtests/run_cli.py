@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tabulate import tabulate
@@ -15,7 +17,7 @@ from .progress import DEFAULT_PROGRESS_EVERY_S
 if TYPE_CHECKING:
     from .stop_signals import StopSignals
 
-__all__ = ["register_cli"]
+__all__ = ["register_cli", "add_run_options", "RunOutcome", "run_and_report", "record_in_history", "NOT_RUN"]
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +29,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "(SIGINT or SIGTERM: Ctrl-C, timeout -s INT, a CI cancel; a second one stops at once).",
     )
     run.add_argument("profile", help="a YAML profile file, or a shipped profile's name (see `agentsoak profiles`)")
-    _common(run)
+    add_run_options(run)
     run.set_defaults(func=_cmd_run)
 
     demo = subparsers.add_parser(
@@ -35,7 +37,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         description="Runs the shipped smoke profile: the reference server and the embedded Toxiproxy on 127.0.0.1, "
         "200 agents for about 60 s with a latency window and a mass drop, then prints the report.",
     )
-    _common(demo)
+    add_run_options(demo)
     demo.set_defaults(func=_cmd_demo)
 
     listing = subparsers.add_parser(
@@ -46,7 +48,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=_cmd_profiles)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_run_options(parser: argparse.ArgumentParser, *, history: bool = True) -> None:
+    """The options of ``run`` (``history=False``: all but ``--history``, for a command that has its own)."""
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a profile field, e.g. --set load.users=50 (repeatable)")
     parser.add_argument("--allow-remote", action="store_true",
@@ -60,6 +63,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-revision", default=None, metavar="REV",
                         help="the target's revision, kept in the run's metadata and history "
                              "(default: $AGENTSOAK_TARGET_REVISION)")
+    if not history:
+        return
     parser.add_argument("--history", default=None, metavar="PATH_OR_URL",
                         help="record the finished run in this history: a SQLite file path, or "
                              "postgresql://USER@HOST/DB (see `agentsoak history`)")
@@ -86,10 +91,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .stop_signals import StopSignals
 
     with StopSignals() as stops:  # from here on SIGINT/SIGTERM never raise: the run stops in order
-        return _run_and_report(args, stops)
+        outcome = run_and_report(args, stops)
+        if args.history is not None and outcome.run_dir is not None:
+            return _record(outcome.run_dir, args.history, outcome.code)
+        return outcome.code
 
 
-def _run_and_report(args: argparse.Namespace, stops: StopSignals) -> int:
+@dataclass(frozen=True)
+class RunOutcome:
+    """How ``agentsoak run`` ended: its exit code, its verdict (PASS, FAIL, BROKEN, INTERRUPTED, or
+    NOT RUN when no run directory was made), the profile's name (as given, when it did not load), the run
+    directory, and one line saying why."""
+
+    code: int
+    verdict: str
+    profile: str
+    run_dir: Path | None
+    reason: str
+
+
+def run_and_report(args: argparse.Namespace, stops: StopSignals) -> RunOutcome:
+    """``agentsoak run`` without the history: load the profile, run it, write and print the report."""
     from reports.history.meta import RunMeta, target_revision, write_meta
     from reports.report import build_report, exit_code, render_terminal, write_report
 
@@ -101,10 +123,11 @@ def _run_and_report(args: argparse.Namespace, stops: StopSignals) -> int:
         profile = load_profile(resolve_profile(args.profile), args.overrides, allow_remote=args.allow_remote)
     except ProfileError as exc:
         print(f"agentsoak: {exc}", file=sys.stderr)
-        return 2
+        return RunOutcome(2, NOT_RUN, args.profile, None, str(exc))
     except OSError as exc:
-        print(f"agentsoak: cannot read profile {args.profile}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        reason = f"cannot read profile {args.profile}: {exc.strerror or exc}"
+        print(f"agentsoak: {reason}", file=sys.stderr)
+        return RunOutcome(2, NOT_RUN, args.profile, None, reason)
     for warning in late_fault_warnings(profile):
         print(f"agentsoak: {warning}", file=sys.stderr)
     run_dir = make_run_dir(profile, args.output_dir)
@@ -119,22 +142,32 @@ def _run_and_report(args: argparse.Namespace, stops: StopSignals) -> int:
     write_report(report, result.run_dir)
     print(render_terminal(report))
     print(f"\nrun directory: {result.run_dir}")
-    code = exit_code(report)
+    code, verdict = exit_code(report), report.verdict
+    if report.failed:
+        reason = "checks failed: " + ", ".join(c.name for c in report.failed)
+    else:
+        reason = report.broken or f"{len(report.checks)} checks passed or skipped"
     if result.status == "interrupted":
         # whatever the checks say: an interrupted run proves nothing (docs/reports.md, exit 2)
         print(f"agentsoak: INTERRUPTED: the run was interrupted ({result.error}); its report covers it up to "
               "the stop", file=sys.stderr)
-        code = 2
+        code, verdict, reason = 2, "INTERRUPTED", f"interrupted ({result.error})"
     elif result.status != "completed":
         print(f"agentsoak: run {result.status}: {result.error}", file=sys.stderr)
-        code = 2
-    if args.history is not None:
-        code = _record(result.run_dir, args.history, code)
-    return code
+        code, verdict, reason = 2, "BROKEN", f"run {result.status}: {result.error}"
+    return RunOutcome(code, verdict, profile.name, result.run_dir, reason)
 
 
-def _record(run_dir: object, history: str, code: int) -> int:
+NOT_RUN = "NOT RUN"
+
+
+def _record(run_dir: Path, history: str, code: int) -> int:
     """Record the finished run in the history; a history that cannot be written makes a passing run exit 2."""
+    return code if record_in_history(run_dir, history) is None else code or 2
+
+
+def record_in_history(run_dir: Path, history: str | None) -> str | None:
+    """Record the finished run in the history (None: the default one); returns the error, or None."""
     from reports.errors import ReportError
     from reports.history.cli import record_run_dir
 
@@ -142,5 +175,5 @@ def _record(run_dir: object, history: str, code: int) -> int:
         print(f"agentsoak: {record_run_dir(str(run_dir), history)}", file=sys.stderr)
     except (ReportError, OSError) as exc:
         print(f"agentsoak: error: the run was not recorded: {exc}", file=sys.stderr)
-        return code or 2
-    return code
+        return str(exc)
+    return None

@@ -34,7 +34,7 @@ from typing import Any
 from reports.ledger import is_being_written, ledger_files
 
 __all__ = ["LIVE_WINDOW_S", "PruneError", "PrunePlan", "RunDir", "cmd_prune", "execute", "parse_age", "plan",
-           "register_cli"]
+           "prune_runs", "register_cli"]
 
 LIVE_WINDOW_S = 3600.0
 _STAMP = re.compile(r"^(\d{8}T\d{6}Z)")
@@ -179,17 +179,23 @@ def register_cli(subparsers: Any) -> None:
     p.set_defaults(func=cmd_prune)
 
 
-def cmd_prune(args: argparse.Namespace) -> int:
-    try:
-        todo = plan(args.runs_dir, args.keep, parse_age(args.older_than))
-    except PruneError as exc:
-        print(f"agentsoak: error: {exc}", file=sys.stderr)
-        return 2
-    freed, errors = execute(todo, dry_run=args.dry_run)
+def prune_runs(runs_dir: str | os.PathLike[str], keep: int, older_than_s: float, *, dry_run: bool = False) -> int:
+    """Prune ``runs_dir`` as ``agentsoak prune`` does, printing each removal, the errors and the end line;
+    returns the exit code (0, or 1 when a removal failed). Raises ``PruneError`` for bad input."""
+    todo = plan(runs_dir, keep, older_than_s)
+    freed, errors = execute(todo, dry_run=dry_run)
     for err in errors:
         print(f"agentsoak: error: could not remove {err}", file=sys.stderr)
     live = sum(1 for _, why in todo.kept if why == "live")
-    verb = "would free" if args.dry_run else "freed"
-    print(f"{len(todo.remove) - len(errors)} run(s) {'to remove' if args.dry_run else 'removed'}, {verb} "
+    verb = "would free" if dry_run else "freed"
+    print(f"{len(todo.remove) - len(errors)} run(s) {'to remove' if dry_run else 'removed'}, {verb} "
           f"{freed:,} bytes ({_human(freed)}); kept {len(todo.kept)} ({live} live)")
     return 1 if errors else 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    try:
+        return prune_runs(args.runs_dir, args.keep, parse_age(args.older_than), dry_run=args.dry_run)
+    except PruneError as exc:
+        print(f"agentsoak: error: {exc}", file=sys.stderr)
+        return 2

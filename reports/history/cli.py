@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from reports.errors import ReportError
 from reports.history.gate import DEFAULT_LAST, DEFAULT_MIN_HISTORY
 
-__all__ = ["register_cli", "add_history_option", "record_run_dir"]
+if TYPE_CHECKING:
+    from reports.history.gate import GateResult
+
+__all__ = ["register_cli", "add_history_option", "add_gate_options", "positive_int", "record_run_dir", "gate_run_dir", "print_gate"]
 
 _HISTORY_HELP = ("the history: a SQLite file path or sqlite:///PATH, or postgresql://USER@HOST[:PORT]/DB "
                  "(default: $AGENTSOAK_HISTORY, else runs/history.sqlite)")
@@ -28,7 +31,7 @@ def add_history_option(parser: argparse.ArgumentParser, help_text: str = _HISTOR
     parser.add_argument("--history", metavar="PATH_OR_URL", default=default, help=help_text)
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
@@ -46,7 +49,7 @@ def register_cli(subparsers: Any) -> None:
                     "`agentsoak history record RUN_DIR` records an existing run directory.")
     add_history_option(h)
     h.add_argument("--profile", default=None, help="only runs of this profile")
-    h.add_argument("--last", type=_positive, default=20, metavar="N", help="the N most recent runs (default 20)")
+    h.add_argument("--last", type=positive_int, default=20, metavar="N", help="the N most recent runs (default 20)")
     h.add_argument("--json", action="store_true", help="print the runs as JSON")
     h.set_defaults(func=cmd_history)
     sub = h.add_subparsers(dest="history_command", metavar="SUBCOMMAND")
@@ -67,12 +70,17 @@ def register_cli(subparsers: Any) -> None:
                     "input, 3 UNKNOWN: insufficient history (never a pass).")
     g.add_argument("run_dir", metavar="RUN_DIR")
     add_history_option(g)
-    g.add_argument("--last", type=_positive, default=DEFAULT_LAST, metavar="N",
-                   help=f"baseline: the N most recent earlier runs (default {DEFAULT_LAST})")
-    g.add_argument("--min-history", type=_positive, default=DEFAULT_MIN_HISTORY, metavar="N",
-                   help=f"fewer baseline runs than this is UNKNOWN, exit 3 (default {DEFAULT_MIN_HISTORY})")
+    add_gate_options(g)
     g.add_argument("--json", action="store_true", help="print the verdict as JSON")
     g.set_defaults(func=cmd_gate)
+
+
+def add_gate_options(parser: argparse.ArgumentParser) -> None:
+    """``--last N`` and ``--min-history N`` (``gate``, and ``soak``, which gates the run it made)."""
+    parser.add_argument("--last", type=positive_int, default=DEFAULT_LAST, metavar="N",
+                        help=f"baseline: the N most recent earlier runs (default {DEFAULT_LAST})")
+    parser.add_argument("--min-history", type=positive_int, default=DEFAULT_MIN_HISTORY, metavar="N",
+                        help=f"fewer baseline runs than this is UNKNOWN, exit 3 (default {DEFAULT_MIN_HISTORY})")
 
 
 def _fail(msg: str) -> int:
@@ -126,31 +134,43 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gate(args: argparse.Namespace) -> int:
+def gate_run_dir(run_dir: str, history: str | None, *, last: int = DEFAULT_LAST,
+                 min_history: int = DEFAULT_MIN_HISTORY) -> tuple[GateResult, str]:
+    """Judge one run directory against its profile's history; returns the verdict and the history's
+    name (password hidden). Raises ``ReportError``/``OSError`` for bad input or an unreachable history."""
     from reports.history.gate import gate
     from reports.history.record import load_run
     from reports.history.store import HistoryStore
 
-    if args.min_history > args.last:
-        return _fail(f"--min-history {args.min_history} is more than --last {args.last}")
-    try:
-        current = load_run(args.run_dir)
-        with HistoryStore(args.history, create=False) as store:
-            history = store.runs(current.profile)
-            name = store.name
-    except ReportError as exc:
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"{exc.filename or args.run_dir}: {exc.strerror or exc}")
-    result = gate(current, history, last=args.last, min_history=args.min_history)
-    if args.json:
-        doc = {"history": name, **result.to_dict()}
-        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return result.exit_code
+    if min_history > last:
+        raise ReportError(f"--min-history {min_history} is more than --last {last}")
+    current = load_run(run_dir)
+    with HistoryStore(history, create=False) as store:
+        runs = store.runs(current.profile)
+        name = store.name
+    return gate(current, runs, last=last, min_history=min_history), name
+
+
+def print_gate(result: GateResult, history_name: str) -> None:
+    """The gate's verdict as ``agentsoak gate`` prints it: the headline, then one line per metric."""
     print(result.headline)
     for g in result.metrics:
         print(f"  {g.status.upper():12} {g.describe()}")
     for note in result.notes:
         print(f"  note: {note}")
-    print(f"  baseline: {len(result.baseline)} run(s) of profile {result.profile} in history {name}")
+    print(f"  baseline: {len(result.baseline)} run(s) of profile {result.profile} in history {history_name}")
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    try:
+        result, name = gate_run_dir(args.run_dir, args.history, last=args.last, min_history=args.min_history)
+    except ReportError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{exc.filename or args.run_dir}: {exc.strerror or exc}")
+    if args.json:
+        doc = {"history": name, **result.to_dict()}
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return result.exit_code
+    print_gate(result, name)
     return result.exit_code
