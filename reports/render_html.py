@@ -1,4 +1,8 @@
-"""report.html: one self-contained page (plotly.js inlined once, no network) with four charts.
+"""report.html: one self-contained page (plotly.js inlined once, no network) with four charts and swimlanes.
+
+Swimlanes (``reports.trace.render_svg``, inline SVG): agents connected over the whole run, then one
+lane per agent named in a failed check (at most ``SWIMLANES``; the page says how many were left
+out), each linked from the checks table.
 
 Charts: agents connected over time, turn latency and TTFT p50/p95 per second, reconnects per
 second, and recovery modes over time; every chart shades the fault windows. Plotly is used
@@ -19,6 +23,7 @@ from reports.ledger.schema import RecoveryMode
 from reports.model import Report
 from reports.render_terminal import headline
 from reports.tables import AGENTS_SHOWN, failed_details, tables
+from reports.trace.render_svg import Scale, agent_svg, connections_svg, lane_id, legend_items
 
 __all__ = ["render_html", "CHART_IDS"]
 
@@ -37,6 +42,11 @@ td.v-FAIL { background: #fce8e6; color: #a50e0e; font-weight: 700; }
 td.v-PASS { color: #137333; font-weight: 700; } td.v-SKIP { color: #777; }
 .chart { width: 100%; height: 360px; margin-bottom: 12px; }
 .notes li { margin: 4px 0; }
+.lane { margin: 4px 0 10px; } .lane h3 { font-size: 0.95em; margin: 10px 0 2px; }
+.lane h3 .facts { font-weight: 400; color: #555; } .lane svg { display: block; max-width: 100%; height: auto; }
+.legend { font-size: 0.8em; color: #444; } .legend .item { white-space: nowrap; }
+.legend span.sw { display: inline-block; width: 12px; height: 10px; margin: 0 3px 0 10px; vertical-align: middle;
+  border: 1px solid #ccc; }
 """
 
 
@@ -113,14 +123,23 @@ def _anchor(check: str, agent: str) -> str:
     return "trail-" + re.sub(r"[^A-Za-z0-9_-]", "-", f"{check}-{agent}")
 
 
+def _agent_link(check: str, agent: str, lanes: set[str], linked: set[tuple[str, str]]) -> str:
+    """An agent of the checks table: linked to its swimlane, else to its last events, else plain."""
+    if agent in lanes:
+        return f'<a href="#{lane_id(agent)}">{html.escape(agent)}</a>'
+    if (check, agent) in linked:
+        return f'<a href="#{_anchor(check, agent)}">{html.escape(agent)}</a>'
+    return html.escape(agent)
+
+
 def _checks_html(report: Report, headers: list[str], rows: list[list[Any]]) -> str:
-    """The checks table, its named agents linked to their last events below."""
+    """The checks table, its named agents linked to their swimlanes (or their last events) below."""
     linked = {(t.check, t.focus.agent) for t in report.trails}
+    lanes = {t.agent for t in report.traces}
     cells = []
     for c, row in zip(report.checks, rows, strict=True):
         row = [html.escape(str(v)) for v in row]
-        agents = [f'<a href="#{_anchor(c.name, a)}">{html.escape(a)}</a>' if (c.name, a) in linked else html.escape(a)
-                  for a in c.agents[:AGENTS_SHOWN]]
+        agents = [_agent_link(c.name, a, lanes, linked) for a in c.agents[:AGENTS_SHOWN]]
         more = f" (+{len(c.agents) - AGENTS_SHOWN} more)" if len(c.agents) > AGENTS_SHOWN else ""
         row[5] = ", ".join(agents) + more
         cells.append(row)
@@ -128,13 +147,50 @@ def _checks_html(report: Report, headers: list[str], rows: list[list[Any]]) -> s
     return re.sub(r"<td>(PASS|FAIL|SKIP)\s*</td>", r'<td class="v-\1">\1</td>', out)
 
 
+def _lane_facts(t: Any) -> str:
+    n = t.totals()
+    codes = ", ".join(f"{code}×{k}" for code, k in n["disconnects"].items()) or "none"
+    outcomes = ", ".join(f"{k} {v}" for k, v in n["outcomes"].items()) or "none"
+    reconnects = f"{n['reconnects']} reconnect" + ("" if n["reconnects"] == 1 else "s")
+    return (f"{n['turn_attempts']} turn attempts ({outcomes}); disconnects {codes}; {reconnects}"
+            + (f", {n['gave_up']} gave up" if n["gave_up"] else "")
+            + (f"; faults hit: {', '.join(t.faults_hit)}" if t.faults_hit else ""))
+
+
+def _swimlanes_html(report: Report) -> list[str]:
+    """The connections lane for the whole run, then a lane per agent named in a failed check."""
+    scale = Scale.of(report.summary, report.traces)
+    legend = " ".join(f'<span class="item"><span class="sw" style="background:{c}"></span>{html.escape(m)}</span>'
+                      for c, m in legend_items())
+    body = ['<h2 id="swimlanes">Swimlanes (seconds since the test start; hover for details)</h2>',
+            '<div class="lane" id="lane-connections"><h3>Agents connected, whole run '
+            '<span class="facts">(fault windows shaded and named)</span></h3>',
+            connections_svg(report.summary, scale), "</div>"]
+    body.append(f'<p class="legend">{legend}</p>')
+    trails = {(t.check, t.focus.agent) for t in report.trails}
+    for t in report.traces:
+        links = " ".join(f'<a href="#{_anchor(c, t.agent)}">last events ({html.escape(c)})</a>'
+                         for c in t.failed_checks if (c, t.agent) in trails)
+        body.append(f'<div class="lane" id="{lane_id(t.agent)}"><h3>{html.escape(t.agent)} '
+                    f'<span class="facts">— fails {html.escape(", ".join(t.failed_checks))}; '
+                    f"{html.escape(_lane_facts(t))}</span> {links}</h3>")
+        body += [agent_svg(t, scale), "</div>"]
+    if report.traces_left_out:
+        body.append(f"<p>{report.traces_left_out} more agent(s) named in failed checks have no swimlane here (at most "
+                    f"{len(report.traces)} are drawn); <code>agentsoak trace RUN AGENT</code> shows any agent's "
+                    "timeline.</p>")
+    return body
+
+
 def _trails_html(report: Report) -> list[str]:
     body = ["<h2>Failed checks: the last events of the agents they name</h2>"]
+    lanes = {t.agent for t in report.traces}
     for c, trails in failed_details(report, agents=None):
         body.append(f"<h3>{html.escape(c.name)}</h3><p>{html.escape(c.detail)}</p>")
         for t in trails:
+            lane = (f' <a href="#{lane_id(t.focus.agent)}">(swimlane)</a>' if t.focus.agent in lanes else "")
             body.append(f'<h4 id="{_anchor(c.name, t.focus.agent)}">{html.escape(t.focus.agent)}, '
-                        f"{html.escape(t.anchor)}</h4>")
+                        f"{html.escape(t.anchor)}{lane}</h4>")
             body.append(_table_html(["Time (s since start)", "Event", "What happened"],
                                     [[f"{e.at:.2f}", e.kind, e.text] for e in t.events]))
     return body
@@ -153,6 +209,7 @@ def render_html(report: Report) -> str:
     all_tables = tables(report)
     title, headers, rows = all_tables[0]
     body += [f"<h2>{title}</h2>", _checks_html(report, headers, rows)]
+    body += _swimlanes_html(report)
     if report.failed:
         body += _trails_html(report)
     body.append("<h2>Charts</h2>")

@@ -176,6 +176,17 @@ def test_broken_recovery_profile_fails_with_exit_1_naming_the_checks(tmp_path):
     assert report["verdict"] == "FAIL" and report["exit_code"] == 1
     junit = (the_run_dir(tmp_path) / "junit.xml").read_text()
     assert "<failure" in junit
+    # the first agent a failed check names: its timeline from the real (compressed) ledger, and its swimlane
+    (lost,) = [c for c in report["checks"] if c["name"] == "turns.lost"]
+    agent = lost["agents"][0]
+    trace = cli("trace", str(the_run_dir(tmp_path)), agent.removeprefix("agent-").lstrip("0"))
+    assert trace.returncode == 0, trace.stderr
+    assert trace.stdout.startswith(f"agentsoak trace: {agent} (index ") and "turns.lost" in trace.stdout
+    rows = trace.stdout.splitlines()
+    assert any(" disconnect code 1006," in r and "[fault: drop-half#" in r for r in rows), trace.stdout
+    assert any("GIVEN UP" in r and "full_resend_disabled" in r for r in rows), trace.stdout
+    page = (the_run_dir(tmp_path) / "report.html").read_text()
+    assert f'<a href="#lane-{agent}">{agent}</a>' in page and f'<div class="lane" id="lane-{agent}">' in page
 
 
 def _ignore_sigint() -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from reports.render_html import CHART_IDS
-from reports.report import build_report, write_report
+from reports.report import SWIMLANES, build_report, write_report
+from reports.trace.render_svg import lane_id
+from tests.reports.builder import agent_id
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -26,6 +28,43 @@ def test_html_is_self_contained(make_run):
     assert inline and "plotly.js v" in inline.group(1)[:200] and len(inline.group(1)) > 1_000_000
     for chart in CHART_IDS:
         assert f'id="{chart}"' in html
+
+
+def _section(page: str, start: str, end: str) -> str:
+    return page[page.index(start):page.index(end, page.index(start))]
+
+
+def test_every_agent_named_in_a_failed_check_is_linked_to_its_swimlane(make_run):
+    page = write_report(build_report(make_run(give_up=("a1-3",), lost=("a1-1", 20))))["html"].read_text()
+    checks = _section(page, "<h2>Checks</h2>", "</table>")
+    assert '<a href="#lane-a1-3">a1-3</a>' in checks and '<a href="#lane-a1-1">a1-1</a>' in checks
+    lanes = _section(page, '<h2 id="swimlanes">', "<h2>Failed checks")
+    assert lanes.count('<div class="lane" id="lane-') == 3  # the connections lane and the two agents
+    assert '<div class="lane" id="lane-connections">' in lanes and ">drop-all#0</text>" in lanes
+    a13 = _section(lanes, 'id="lane-a1-3"', "</svg>")
+    assert "fails reconnect.unrecovered_agents" in a13 and "disconnects 1006×1" in a13 and "1 gave up" in a13
+    assert "<title>+40.06 s: disconnect 1006 by network (eof); gave_up; during drop-all#0</title>" in a13
+    assert '<a href="#lane-a1-3">(swimlane)</a>' in page  # the last events link back
+    assert not re.search(r"<script[^>]+src=", page) and "<link" not in page
+
+
+def test_a_passing_run_gets_the_connections_lane_and_no_agent_lane(make_run):
+    page = write_report(build_report(make_run()))["html"].read_text()
+    assert 'id="lane-connections"' in page and page.count('<div class="lane" id="lane-') == 1
+
+
+def test_at_most_swimlanes_agents_get_a_lane_and_the_page_says_how_many_did_not(make_run):
+    agents = SWIMLANES + 5
+    report = build_report(make_run(agents=agents, duration_s=80.0, give_up=tuple(agent_id(i) for i in range(agents))))
+    assert len(report.traces) == SWIMLANES and report.traces_left_out == 5
+    page = write_report(report)["html"].read_text()
+    assert page.count('<div class="lane" id="lane-a1-') == SWIMLANES
+    assert f"5 more agent(s) named in failed checks have no swimlane here (at most {SWIMLANES} are drawn)" in page
+    named = report.failed[0].agents
+    assert all(f'id="{lane_id(a)}"' in page for a in named[:SWIMLANES])  # in the order the check names them
+    assert not any(f'id="{lane_id(a)}"' in page for a in named[SWIMLANES:])
+    lanes = _section(page, '<h2 id="swimlanes">', "<h2>Failed checks")
+    assert len(lanes) < 400_000  # bounded: at most one shape per pixel column and row per lane
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -60,6 +99,7 @@ def test_html_renders_four_charts_in_headless_chromium(make_run, tmp_path):
         assert re.search(r'class="(scatterlayer|barlayer)', section), f"{chart} has no traces"
         assert 'class="shapelayer"' in section and "<path" in section, f"{chart} lacks the fault shading"
     assert "reconnect.unrecovered_agents" in dom and "a1-1" in dom
+    assert 'id="lane-a1-1"' in dom and 'aria-label="a1-1 swimlane"' in dom  # the inline SVG swimlane
     shot = tmp_path / "report.png"
     _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,3000", url)
     assert shot.is_file() and shot.stat().st_size > 50_000

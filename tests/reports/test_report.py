@@ -178,7 +178,8 @@ def test_an_agent_named_in_a_failed_check_gets_its_last_events(make_run):
     paths = write_report(report)
     assert "+31.60 s  turn_abandon" in paths["md"].read_text()
     page = paths["html"].read_text()
-    assert '<a href="#trail-turns-lost-a1-1">a1-1</a>' in page and '<h4 id="trail-turns-lost-a1-1">' in page
+    assert '<a href="#lane-a1-1">a1-1</a>' in page and '<h4 id="trail-turns-lost-a1-1">' in page
+    assert '<a href="#trail-turns-lost-a1-1">last events (turns.lost)</a>' in page  # from the swimlane
     doc = orjson.loads(paths["json"].read_bytes())
     assert doc["summary"]["integrity"]["lost_how"] == {"cut 5 times, policy exhausted": 1}
     (trail_doc,) = [t for t in doc["trails"] if t["check"] == "turns.lost"]
