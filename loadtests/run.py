@@ -50,7 +50,7 @@ from .server.config import profile_knobs
 from .stop_signals import Interrupted, StopSignals
 from .transport_config import DEFAULT_API_KEY_ENV, TRANSPORT_DEFAULTS
 
-__all__ = ["RunResult", "run_profile", "make_run_dir", "ReferenceServer"]
+__all__ = ["RunResult", "run_profile", "make_run_dir", "ReferenceServer", "processes_args"]
 
 PROXY_NAME = "agentsoak"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -241,6 +241,17 @@ def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
     return f"{scheme}://{proxy['listen']}{path}", client.url
 
 
+def processes_args(processes: int) -> list[str]:
+    """Locust's ``--processes N`` with its master on a port of this run's own, on loopback only.
+
+    Locust's default binds 5557 on every interface, so a second run on the box would meet the first
+    run's master (or fail to bind) and the master would listen beyond loopback.
+    """
+    port = str(free_port())
+    return ["--processes", str(processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+            "--master-host", "127.0.0.1", "--master-port", port]
+
+
 def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None,
                     admin_url: str | None) -> list[str]:
     load = profile.load
@@ -253,11 +264,7 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
         "--seed", str(profile.seed), "--loglevel", "INFO", "--logfile", str(run_dir / "logs" / "locust.log"),
     ]
     if load.processes != 1:
-        # The forked workers reach their master on a port of this run's own, on loopback only: Locust's
-        # default binds 5557 on every interface, so a second run on the box would meet the first's master.
-        port = str(free_port())
-        cmd += ["--processes", str(load.processes), "--master-bind-host", "127.0.0.1",
-                "--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
+        cmd += processes_args(load.processes)
     if proxy_api:
         cmd += ["--agentsoak-proxy-api", proxy_api, "--agentsoak-proxy-name", PROXY_NAME]
     if admin_url:

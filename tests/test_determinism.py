@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.run import LOCUSTFILE, ReferenceServer
+from loadtests.run import LOCUSTFILE, ReferenceServer, processes_args
 from reports.ledger import iter_ledger
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def _run(run_dir: Path, processes: int) -> dict[str, list[tuple[int, int]]]:
            "-u", str(AGENTS), "-r", str(AGENTS), "-t", f"{SECONDS}s", "--only-summary", "--stop-timeout", "2",
            "--agentsoak-run-dir", str(run_dir), "--seed", "17"]
     if processes > 1:
-        cmd += ["--processes", str(processes)]
+        cmd += processes_args(processes)  # its own master port: other runs may share the box
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     finally:
