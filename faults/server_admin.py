@@ -34,7 +34,7 @@ __all__ = [
 #: 1001/1006/1011/1012/1013 are recoverable; 1000/1008 are not (responses-websocket.md §6).
 CLOSE_CODES = frozenset({1000, 1001, 1006, 1008, 1011, 1012, 1013})
 REFUSE_STATUSES = frozenset({401, 426, 429})
-STALL_WHERE = frozenset({"first_event", "between_deltas"})
+STALL_WHERE = frozenset({"first_event", "between_deltas", "after_headers"})  # after_headers: HTTP only
 
 
 class ServerAdminError(FaultError):

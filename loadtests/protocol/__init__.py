@@ -29,6 +29,7 @@ from .events import (
     parse_server_event,
 )
 from .metrics import TurnMetrics
+from .sse import SseDecoder, SseMessage, encode_event
 
 __all__ = [
     "IdSource", "ResponseBuilder", "usage", "TRANSITIONS", "Conversation", "Notice", "TurnRequest", "TurnResult",
@@ -37,4 +38,5 @@ __all__ = [
     "ArgumentsDelta", "ArgumentsDone", "ContentPartEvent", "ErrorCode", "ErrorEvent", "EventType",
     "OutputItemEvent", "ResponseCreate", "ResponseEvent", "ServerEvent", "TextDelta", "TextDone", "UnknownEvent",
     "dumps", "error_envelope", "parse_client_message", "parse_server_event", "TurnMetrics",
+    "SseDecoder", "SseMessage", "encode_event",
 ]

@@ -1,4 +1,5 @@
-"""The aiohttp application: ``GET /v1/responses`` (auth, refusal faults, upgrade) and the admin routes."""
+"""The aiohttp application: ``GET /v1/responses`` (auth, refusal faults, upgrade), ``POST /v1/responses``
+(the HTTP transport, ``http_api.py``) and the admin routes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from loadtests.protocol import error_envelope
 
 from .admin import add_admin_routes
 from .config import ServerConfig
+from .http_api import post_responses
 from .session import Session
 from .state import ServerState
 
@@ -87,6 +89,15 @@ async def responses_handler(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def responses_post_handler(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/responses`` (spec §9): auth as for the upgrade; refusal faults apply to upgrades only,
+    so a client that falls back to HTTP after a 426 gets through."""
+    state = request.app[STATE_KEY]
+    if not _authorized(state.config, request.headers.get("Authorization")):
+        return _http_error(401, "invalid_api_key", "Missing or invalid API key in the Authorization header.")
+    return await post_responses(request, state)
+
+
 async def _close_all(app: web.Application) -> None:
     sessions = list(app[STATE_KEY].sessions.values())
     await asyncio.gather(*(s.close(1001) for s in sessions), return_exceptions=True)
@@ -98,6 +109,7 @@ def build_app(config: ServerConfig) -> web.Application:
     state = ServerState(config)
     app[STATE_KEY] = state
     app.router.add_get("/v1/responses", responses_handler)
+    app.router.add_post("/v1/responses", responses_post_handler)
     add_admin_routes(app, STATE_KEY)
     app.on_shutdown.append(_close_all)
     return app

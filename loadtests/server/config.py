@@ -142,6 +142,23 @@ class ServerConfig:
         150.0, lo=0, hi=_MS_MAX, unit="ms", profile="hydrate_delay_ms",
         help="extra delay when a chain hydrates from the store",
     )  # fmt: skip
+    # per-turn transport costs (docs/ab.md explains each default and the figure it comes from)
+    ws_turn_overhead_ms: float = _knob(
+        4.0, lo=0, hi=_MS_MAX, unit="ms", profile="ws_turn_overhead_ms",
+        help="fixed server overhead of one WebSocket turn (parse, route, the connection's rendered state)",
+    )  # fmt: skip
+    http_turn_overhead_ms: float = _knob(
+        20.0, lo=0, hi=_MS_MAX, unit="ms", profile="http_turn_overhead_ms",
+        help="fixed server overhead of one HTTP turn (new request: auth, routing, state load)",
+    )  # fmt: skip
+    upload_per_kib_ms: float = _knob(
+        0.16, lo=0, hi=_MS_MAX, unit="ms", profile="upload_per_kib_ms",
+        help="time per KiB of request body received (50 Mbit/s uplink), both transports",
+    )  # fmt: skip
+    http_handshake_ms: float = _knob(
+        40.0, lo=0, hi=_MS_MAX, unit="ms", profile="http_handshake_ms",
+        help="TCP + TLS 1.3 set-up charged to the first HTTP request of a connection (none on keep-alive)",
+    )  # fmt: skip
     output_tokens_min: int = _knob(
         20, kind="int", lo=1, hi=10_000_000, metavar="N", profile="output_tokens.min",
         help="smallest drawn text output",

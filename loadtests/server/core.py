@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any
 
+import orjson
+
 from loadtests.protocol import (
     EMPTY_DIGEST,
     ErrorCode,
@@ -57,7 +59,7 @@ from .store import ContextEntry, ResponseStore
 __all__ = [
     "CloseCode", "TurnOutcome", "LimitMode", "CacheKind", "ConnState", "TRANSITIONS", "Turn",
     "SendError", "StartTurn", "AbortTurn", "CloseSocket", "Action", "ConnectionCore", "LIMIT_MESSAGE",
-    "NEW_CHAIN",
+    "NEW_CHAIN", "admit_http",
 ]
 
 LIMIT_MESSAGE = (
@@ -399,3 +401,39 @@ class ConnectionCore:
             f"Previous response with id '{prev}' not found.",
             param="previous_response_id",
         )
+
+
+def admit_http(body: bytes, store: ResponseStore, hydrate_s: float) -> Turn | ErrorEvent:
+    """Parse and resolve one ``POST /v1/responses`` body (spec §9): the create without ``type``.
+
+    HTTP has no connection slot: ``previous_response_id`` resolves through the store only, so a chain
+    written with ``store=false`` is ``previous_response_not_found`` and its client resends the whole
+    context every turn, as with the real API. Errors carry the status the HTTP reply uses.
+    """
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return error_envelope(ErrorCode.INVALID_JSON.value, f"Invalid JSON body: {exc}")
+    if not isinstance(obj, dict):
+        return error_envelope(ErrorCode.INVALID_JSON.value, "Expected a JSON object as the request body.")
+    try:
+        request = ResponseCreate.parse(obj)
+    except InvalidRequest as exc:
+        return error_envelope(exc.code, str(exc), param=exc.param)
+    if request.background:
+        return error_envelope(
+            ErrorCode.UNSUPPORTED_PARAMETER.value,
+            "The 'background' parameter is not supported by this server.",
+            param="background",
+        )
+    prev = request.previous_response_id
+    if prev is None:
+        return Turn(request, NEW_CHAIN, CacheKind.MISS, len(body))
+    stored = store.get(prev)
+    if stored is not None:
+        return Turn(request, stored, CacheKind.STORE, len(body), hydrate_s)
+    return error_envelope(
+        ErrorCode.PREVIOUS_RESPONSE_NOT_FOUND.value,
+        f"Previous response with id '{prev}' not found.",
+        param="previous_response_id",
+    )

@@ -16,7 +16,9 @@ from typing import Any
 from .config import ServerConfig
 from .schema_args import arguments_for
 
-__all__ = ["TurnPlan", "CostModel", "MAX_OUTPUT_TOKENS", "function_tools"]
+__all__ = ["TurnPlan", "RequestCost", "CostModel", "MAX_OUTPUT_TOKENS", "function_tools", "TRANSPORTS"]
+
+TRANSPORTS = ("websocket", "http")
 
 MAX_OUTPUT_TOKENS = 1_000_000  # clamp for the ``agentsoak_output_tokens`` hint
 
@@ -69,6 +71,19 @@ class TurnPlan:
     truncated: bool = False  # max_output_tokens cut it: ends response.incomplete
 
 
+@dataclass(frozen=True, slots=True)
+class RequestCost:
+    """What a turn costs before the model runs, by stage (ms): charged before ``response.created``."""
+
+    handshake_ms: float = 0.0  # a new HTTP connection's TCP + TLS set-up (WebSocket: paid at the upgrade)
+    overhead_ms: float = 0.0  # the fixed per-turn cost of the transport
+    upload_ms: float = 0.0  # receiving the request body
+
+    @property
+    def total_s(self) -> float:
+        return (self.handshake_ms + self.overhead_ms + self.upload_ms) / 1000.0
+
+
 def function_tools(tools: list[Any]) -> list[tuple[str, Any]]:
     """(name, parameters) of the ``type: "function"`` tools; hosted tools and namespaces are never called."""
     out = []
@@ -113,6 +128,16 @@ class CostModel:
             + c.ttft_per_1k_uncached_ms * uncached / 1000.0
             + c.ttft_per_1k_cached_ms * cached_tokens / 1000.0
         ) / 1000.0
+
+    def request_cost(self, transport: str, bytes_in: int, *, new_connection: bool = False) -> RequestCost:
+        """The per-turn transport cost: handshake (HTTP, first request of a connection), overhead, upload."""
+        c = self.config
+        http = transport == "http"
+        return RequestCost(
+            handshake_ms=c.http_handshake_ms if http and new_connection else 0.0,
+            overhead_ms=c.http_turn_overhead_ms if http else c.ws_turn_overhead_ms,
+            upload_ms=c.upload_per_kib_ms * bytes_in / 1024.0,
+        )
 
     def plan(
         self,

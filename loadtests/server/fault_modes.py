@@ -19,9 +19,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Stall:
-    """Each new response (probability ``share``) waits ``ms`` before ``response.created`` or after its first delta."""
+    """Each new response (probability ``share``) waits ``ms`` before ``response.created`` or after its first
+    delta; ``after_headers`` (HTTP only) answers ``200`` and its SSE headers, then sends nothing for ``ms``."""
 
-    where: str  # "first_event" | "between_deltas"
+    where: str  # "first_event" | "between_deltas" | "after_headers"
     ms: float
     share: float
 
@@ -95,10 +96,17 @@ class FaultState:
     def draw_stall(self) -> tuple[float, float]:
         """Seconds to stall a new response: (before ``response.created``, after the first delta)."""
         stall = self.stall
-        if stall is None or self.rng.random() >= stall.share:
+        if stall is None or stall.where == "after_headers" or self.rng.random() >= stall.share:
             return 0.0, 0.0
         seconds = stall.ms / 1000.0
         return (seconds, 0.0) if stall.where == "first_event" else (0.0, seconds)
+
+    def draw_headers_stall(self) -> float:
+        """Seconds an HTTP stream stays silent after its ``200`` headers (the ``after_headers`` stall)."""
+        stall = self.stall
+        if stall is None or stall.where != "after_headers" or self.rng.random() >= stall.share:
+            return 0.0
+        return stall.ms / 1000.0
 
     def draw_refuse(self) -> Refuse | None:
         refuse = self.refuse

@@ -19,13 +19,12 @@ from typing import Any
 import orjson
 from aiohttp import WebSocketError, WSMsgType, web
 
-from loadtests.protocol import ErrorEvent, ResponseBuilder, ResponseCreate, extend_digest, item_tokens, usage
+from loadtests.protocol import ErrorEvent
 
 from .core import (
     LIMIT_MESSAGE,
     AbortTurn,
     Action,
-    CacheKind,
     CloseCode,
     CloseSocket,
     ConnectionCore,
@@ -37,10 +36,8 @@ from .core import (
     TurnOutcome,
 )
 from .cost import CostModel
-from .fault_modes import wrong_state
 from .state import ServerState
-from .store import ContextEntry
-from .stream import Pacing, stream_output
+from .turn import run_turn
 
 __all__ = ["Session", "LIMIT_MESSAGE"]
 
@@ -224,79 +221,14 @@ class Session:
         self._spawn(self._do(self.core.turn_finished(outcome, self._loop.time())))
 
     async def _respond(self, turn: Turn) -> TurnOutcome:
-        request, base, cache = turn.request, turn.base, turn.cache
-        if turn.hydrate_s:
-            await asyncio.sleep(turn.hydrate_s)
-        items = request.input_items()
-        if cache is not CacheKind.MISS and self.state.faults.serve_wrong_state(self.id, request.metadata):
-            base = wrong_state(base)
-            log.info("%s wrong_state fault: %s served from another state", self.id, request.previous_response_id)
-        input_tokens = base.tokens + sum(item_tokens(item) for item in items)
-        cached = base.tokens if cache == "hit" else 0
-        context_digest = extend_digest(base.digest_after, items)
-        stall_first, stall_between = self.state.faults.draw_stall()
-        if stall_first:
-            await asyncio.sleep(stall_first)
-        # call ids enter the next turn's context digest: derived from this context, never from arrival order
-        builder = ResponseBuilder(self.state.ids.new("resp"), request, self.state.ids, call_id_prefix=context_digest[:16])
-        self.state.responses += 1
-        mode = "incremental" if request.previous_response_id else "full"
-        tag = {
-            "context_digest": context_digest,
-            "cache": cache.value,
-            "input_mode": mode,
-            "connection": self.id,
-        }
-        if request.generate is False:  # warm-up (spec §3.5)
-            if not self.config.warmup_completed_only:
-                await self._send(builder.created())
-            self._remember(builder, request, context_digest, input_tokens)
-            await self._send(builder.completed(usage(input_tokens, cached, 0), agentsoak=tag))
-            log.debug("%s warmup %s %s bytes_in=%d cache=%s", self.id, builder.id, mode, turn.bytes_in, cache)
-            return TurnOutcome.COMPLETED
-        plan = self.cost.plan(
-            request.tools, request.metadata, request.max_output_tokens, request.tool_choice, key=context_digest
-        )
-        await self._send(builder.created())
-        await self._send(builder.in_progress())
-        await asyncio.sleep(self.cost.ttft_s(input_tokens, cached))
-        pacing = Pacing(self.config.tokens_per_s, self.config.tokens_per_delta, stall_between)
-        await stream_output(self._send_text, builder, plan, pacing)
-        output_tokens = sum(item_tokens(item) for item in builder.output)
-        self._remember(builder, request, context_digest, input_tokens + output_tokens)
-        totals = usage(input_tokens, cached, output_tokens)
-        if plan.truncated:
-            await self._send(builder.incomplete(totals, agentsoak=tag))
-        else:
-            await self._send(builder.completed(totals, agentsoak=tag))
-        log.debug(
-            "%s turn %s %s bytes_in=%d cache=%s input=%d cached=%d output=%d %s",
-            self.id,
-            builder.id,
-            mode,
-            turn.bytes_in,
-            cache.value,
-            input_tokens,
-            cached,
-            output_tokens,
-            plan.kind,
-        )
-        return TurnOutcome.INCOMPLETE if plan.truncated else TurnOutcome.COMPLETED
-
-    def _remember(
-        self, builder: ResponseBuilder, request: ResponseCreate, context_digest: str, tokens: int
-    ) -> None:
-        # before the terminal event goes out: a client may chain (or reconnect and hydrate) at once
-        entry = ContextEntry(builder.id, extend_digest(context_digest, builder.output), tokens)
-        self.core.remember(entry, request.store)
+        request_cost = self.cost.request_cost("websocket", turn.bytes_in)
+        return await run_turn(
+            self.state, self.cost, turn, self._send, self.core.remember,
+            connection=self.id, transport="websocket", request_cost=request_cost,
+        )  # fmt: skip
 
     # -- sending --
     async def _send(self, event: dict[str, Any]) -> None:
-        if self.config.response_done_compat and event["type"] in (
-            "response.completed",
-            "response.incomplete",
-        ):
-            event = dict(event, type="response.done")
         await self._send_text(orjson.dumps(event))
 
     async def _send_error(self, envelope: ErrorEvent) -> None:

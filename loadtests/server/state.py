@@ -6,7 +6,8 @@ import asyncio
 import itertools
 import logging
 import random
-from typing import Protocol
+import weakref
+from typing import Any, Protocol
 
 from loadtests.protocol import IdSource
 
@@ -49,10 +50,22 @@ class ServerState:
         self.sessions: dict[str, LiveSession] = {}
         self.responses = 0  # responses created (response.created sent or warm-up answered)
         self.background: set[asyncio.Future[None]] = set()  # admin-started closes, kept referenced
+        self.http_requests = 0  # POST /v1/responses answered past auth
+        self.http_in_flight = 0  # HTTP turns streaming now
         self._indexes = itertools.count(1)
+        self._http_indexes = itertools.count(1)
+        self._http_seen: weakref.WeakSet[Any] = weakref.WeakSet()  # transports that already sent a request
 
     def next_index(self) -> int:
         return next(self._indexes)
+
+    def next_http_request(self, transport: Any) -> tuple[str, bool]:
+        """The id of a new HTTP request (``h<n>``) and whether it opened its connection (no keep-alive reuse)."""
+        self.http_requests += 1
+        first = transport is None or transport not in self._http_seen
+        if transport is not None:
+            self._http_seen.add(transport)
+        return f"h{next(self._http_indexes)}", first
 
     def live_sessions(self) -> list[LiveSession]:
         """Open sessions not already being closed, oldest first (a stable order for seeded picks)."""
@@ -60,4 +73,4 @@ class ServerState:
 
     @property
     def turns_in_flight(self) -> int:
-        return sum(1 for s in self.sessions.values() if s.busy)
+        return sum(1 for s in self.sessions.values() if s.busy) + self.http_in_flight

@@ -4,7 +4,8 @@ Pacing follows the cost model: delta *i* is due ``i * K / tokens_per_s`` seconds
 starts. The loop sleeps only when it is ahead of that schedule, so frames that are already due go out
 back to back (4000 frames/s per stream would not survive one sleep per frame).
 
-Frames go out as the UTF-8 bytes ``orjson`` produces: no str round trip per delta.
+Events go to a :data:`SendEvent` as dicts; each transport frames them (a WebSocket text frame of the
+``orjson`` bytes, or an SSE ``event:``/``data:`` block), so both send the very same events.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from loadtests.protocol import ResponseBuilder
 
 from .cost import TurnPlan
 
-__all__ = ["Pacing", "SendText", "stream_output"]
+__all__ = ["Pacing", "SendEvent", "stream_output"]
 
-SendText = Callable[[bytes], Awaitable[None]]  # sends one text frame, given its UTF-8 payload
+SendEvent = Callable[[dict[str, Any]], Awaitable[None]]  # frames and sends one event
 
 _YIELD_EVERY = 256  # frames sent without a sleep before giving other connections a turn
 
@@ -41,10 +40,10 @@ def _chunks(text: str, size: int) -> list[str]:
 
 
 async def _paced(
-    send: SendText, make_event: Callable[[str], dict[str, Any]], pieces: list[str], pacing: Pacing
+    send: SendEvent, make_event: Callable[[str], dict[str, Any]], pieces: list[str], pacing: Pacing
 ) -> None:
     loop = asyncio.get_running_loop()
-    now, dumps = loop.time, orjson.dumps  # hot loop: one lookup each, not one per frame
+    now = loop.time  # hot loop: one lookup, not one per frame
     step = pacing.tokens_per_delta / pacing.tokens_per_s
     start = now()
     unslept = 0
@@ -58,23 +57,23 @@ async def _paced(
             if unslept >= _YIELD_EVERY:
                 await asyncio.sleep(0)
                 unslept = 0
-        await send(dumps(make_event(piece)))
+        await send(make_event(piece))
         if i == 0 and pacing.stall_after_first_s > 0:
             await asyncio.sleep(pacing.stall_after_first_s)
             start += pacing.stall_after_first_s
 
 
-async def stream_output(send: SendText, builder: ResponseBuilder, plan: TurnPlan, pacing: Pacing) -> None:
+async def stream_output(send: SendEvent, builder: ResponseBuilder, plan: TurnPlan, pacing: Pacing) -> None:
     """Send the output item of ``plan``, from ``output_item.added`` to ``output_item.done``."""
     size = 4 * pacing.tokens_per_delta  # one token is 4 characters (spec §3.2, our choice)
     if plan.kind == "call":
-        await send(orjson.dumps(builder.start_call(plan.name)))
+        await send(builder.start_call(plan.name))
         await _paced(send, builder.args_delta, _chunks(plan.arguments, size), pacing)
         for event in builder.finish_call():
-            await send(orjson.dumps(event))
+            await send(event)
         return
     for event in builder.start_message():
-        await send(orjson.dumps(event))
+        await send(event)
     await _paced(send, builder.text_delta, _chunks(plan.text, size), pacing)
     for event in builder.finish_message():
-        await send(orjson.dumps(event))
+        await send(event)
