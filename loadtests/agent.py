@@ -18,6 +18,16 @@ The task side calls :meth:`Agent.run_turn`. It sends, waits for the result, and 
 A turn given up writes ``turn_abandon`` with its :class:`~reports.ledger.schema.LossCause`. Random
 draws (backoff and retry jitter) come from the agent's own streams (:mod:`loadtests.agent_random`).
 
+**HTTP.** With ``transport.primary: http`` (or after a fallback) there is no socket to supervise: each
+attempt is one ``POST /v1/responses`` with ``stream: true`` on a kept-alive connection
+(:mod:`loadtests.http_client`), read in the task itself and fed, SSE message by SSE message, to the same
+conversation, so TTFT and the gaps are measured the same way. A chain continues through the store only:
+with ``store: false`` every HTTP turn sends the whole history. A stream that dies (a reset, or no byte
+for ``idle_timeout``: a stalled SSE stream) cuts the attempt, which the same stream-retry policy retries.
+**Fallback** (:class:`~loadtests.transport_config.TransportPolicy`): an upgrade status in ``on_status``
+(426) or ``after_failed_attempts`` failed connects in a row switch the agent to HTTP for good
+(``transport_fallback``); a turn waiting for the socket goes on over HTTP.
+
 Every step goes to the sink as a ledger event (docs/ledger.md). The module never imports locust: the
 user class passes a ``on_request`` callback that fires Locust's ``request`` event.
 """
@@ -32,12 +42,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import websocket
 
 from reports.ledger import schema as ev
 from reports.quantile import nearest_rank
 
 from .agent_random import AgentRandom, Purpose
+from .http_client import HttpClient, HttpDead, error_from_body
 from .protocol import (
     RECOVERABLE_CLOSE_CODES,
     Conversation,
@@ -45,6 +57,7 @@ from .protocol import (
     ErrorEvent,
     Notice,
     ProtocolError,
+    SseDecoder,
     TurnResult,
 )
 from .sink import EventSink
@@ -118,11 +131,17 @@ class Agent:
         self._index = 0
         self._last_end: tuple[str, ev.Outcome] | None = None  # (turn, outcome) of the last turn_end written
         self._supervisor: threading.Thread | None = None
+        self.transport = ev.Transport(config.transport.primary)
+        self.fallbacks = 0
+        self._http: HttpClient | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, wait: float | None = None) -> bool:
         """Start connecting in the background; with ``wait``, block up to that long for the first socket."""
         self.sink(ev.AgentStart(agent=self.id, index=self.agent_index))
+        if self.transport is ev.Transport.HTTP:
+            self._connected.set()  # no socket to wait for: every turn opens or reuses its own request
+            return True
         self._supervisor = threading.Thread(target=self._supervise, name=f"agent-{self.id}", daemon=True)
         self._supervisor.start()
         if wait is not None:
@@ -150,6 +169,8 @@ class Agent:
             timer = threading.Timer(1.0, _shutdown_quietly, args=(link.ws,))
             timer.daemon = True
             timer.start()
+        if self._http is not None:
+            self._http.abort()
         self._turn_done.set()
         self.sink(ev.AgentStop(agent=self.id))
 
@@ -192,10 +213,14 @@ class Agent:
                 status = getattr(exc, "status_code", None)
                 retries_used = attempt if reason == "reconnect" else attempt - 1
                 giving_up = retries_used >= policy.max_retries
+                fallback = self._fallback_reason(status, attempt)
                 wait = max(policy.delay(retries_used + 1, self._backoff_rng), _retry_after(exc) or 0.0)
                 self.sink(ev.ConnectFail(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason),
                                        error=_describe(exc), status=status, retry_in_s=None if giving_up else wait))
                 self.on_request("WS", "connect", (time.monotonic() - started) * 1000.0, 0, exc)
+                if fallback is not None:
+                    self._fall_back(fallback, status, attempt)
+                    return None
                 if giving_up:
                     # Like an app restarting its agent: record the give-up, cool down, start a new sequence.
                     self.sink(ev.ReconnectGiveup(agent=self.id, attempts=attempt, error=_describe(exc)))
@@ -220,6 +245,30 @@ class Agent:
                 return None
             return link
         return None
+
+    def _fallback_reason(self, status: int | None, failed: int) -> ev.FallbackReason | None:
+        """Whether this failed connect switches the agent to its fallback transport."""
+        policy = self.config.transport
+        if policy.fallback is None or policy.fallback == self.transport.value:
+            return None
+        if status is not None and status in policy.on_status:
+            return ev.FallbackReason.STATUS
+        if failed >= policy.after_failed_attempts:
+            return ev.FallbackReason.FAILED_ATTEMPTS
+        return None
+
+    def _fall_back(self, reason: ev.FallbackReason, status: int | None, attempts: int) -> None:
+        """Switch to the fallback transport for the rest of the agent's life; waiting turns go on there."""
+        primary = self.transport
+        assert self.config.transport.fallback is not None
+        self.transport = ev.Transport(self.config.transport.fallback)
+        self.fallbacks += 1
+        self.sink(ev.TransportFallback(agent=self.id, primary=primary, fallback=self.transport, reason=reason,
+                                       status=status, attempts=attempts))
+        if self._outage is not None and self._outage.reconnect_ms is None:
+            self._outage.reconnect_ms = (time.monotonic() - self._outage.disconnect_mono) * 1000.0
+            self._outage.attempts = attempts
+        self._connected.set()
 
     def _open_socket(self) -> websocket.WebSocket:
         headers = [f"{k}: {v}" for k, v in self.config.headers]
@@ -393,6 +442,31 @@ class Agent:
                     self._abandon(turn_id, session, index, attempt, ev.LossCause.NO_CONNECTION)
                     finished = True
                     raise NoConnection(f"{self.id}: no connection within {self.config.turn_timeout:.0f}s")
+                if self.transport is ev.Transport.HTTP:
+                    attempt += 1
+                    result, conn_id = self._http_attempt(new_items, turn_id=turn_id, session=session, index=index,
+                                                         attempt=attempt, full=full, metadata=metadata)
+                    if result is None or self._stopped.is_set():
+                        if result is not None and result.ok:
+                            self._fire_turn(result)
+                        raise AgentStopped(self.id)
+                    self._fire_turn(result)
+                    cause = self._next_step(result, full=full, retries=retries)
+                    if cause is _RETRY_CUT:
+                        retries += 1
+                        if self._stopped.wait(self.config.stream_retry.delay(retries, self._retry_rng)):
+                            raise AgentStopped(self.id)
+                    elif cause is _RESEND_FULL:
+                        full = True
+                    elif cause is _RETRY_LIMIT:
+                        continue  # not an HTTP reply; kept for symmetry
+                    else:
+                        self._record_recovery(result, conn_id, full, chained=chained)
+                        if cause is not None:
+                            self._abandon(turn_id, session, index, attempt, cause, result.error_code)
+                        finished = True
+                        return result
+                    continue
                 with self._lock:
                     link = self._link
                     if link is None:
@@ -447,6 +521,79 @@ class Agent:
                 self._end_interrupted(turn_id, session, index, attempt)
             raise
 
+    def _http_attempt(self, new_items: list[dict[str, Any]], *, turn_id: str, session: int, index: int,
+                      attempt: int, full: bool, metadata: dict[str, Any] | None) -> tuple[TurnResult | None, str]:
+        """One attempt over HTTP/SSE, read here to its end; None when the agent stopped meanwhile."""
+        client = self._http_client()
+        conn_id = f"{self.id}/h{client.conn_seq}"
+        with self._lock:
+            self._session, self._index = session, index
+            # no connection cache over HTTP: without the store a chain cannot continue, so send it all
+            request = self.conversation.begin_turn(new_items, time.monotonic(), turn_id=turn_id, attempt=attempt,
+                                                   full=full or not self.conversation.store, metadata=metadata)
+        body = http_body(request.message.to_dict())
+        self.sink(ev.TurnStart(agent=self.id, conn=conn_id, turn=turn_id, session=session, index=index,
+                               attempt=attempt, input_mode=ev.InputMode(request.input_mode),
+                               previous_response_id=request.message.previous_response_id,
+                               input_items=request.input_items, input_bytes=len(body),
+                               client_digest=request.client_digest, transport=ev.Transport.HTTP))
+        result: TurnResult | None = None
+        last_rx = time.monotonic()
+        detected = "eof"
+        try:
+            resp = client.post(body)
+            last_rx = time.monotonic()
+            if resp.status != 200:
+                payload = resp.read()
+                client.finish(resp)
+                with self._lock:
+                    outcome = self.conversation.receive(error_from_body(resp.status, payload), time.monotonic())
+                result = outcome if isinstance(outcome, TurnResult) else None
+            else:
+                decoder = SseDecoder()
+                while result is None:
+                    chunk = client.read(resp)
+                    if not chunk:
+                        break  # the body ended before a terminal event
+                    last_rx = now = time.monotonic()
+                    for message in decoder.feed(chunk):
+                        with self._lock:
+                            try:
+                                outcome = self.conversation.receive_text(message.data, now)
+                            except ProtocolError as exc:
+                                self.sink(ev.ProtocolError(agent=self.id, conn=conn_id, error=str(exc)))
+                                continue
+                        if isinstance(outcome, TurnResult):
+                            result = outcome
+                            break
+                if result is not None:
+                    client.finish(resp)
+        except HttpDead as exc:
+            detected = exc.detected
+        if result is None:
+            now = time.monotonic()
+            client.reset()
+            with self._lock:
+                result = self.conversation.cut(now)
+            if result is None or self._stopped.is_set():  # stop() cut it and wrote its turn_end
+                return None, conn_id
+            self.sink(ev.Disconnect(agent=self.id, conn=conn_id, code=None,
+                                    closed_by=ev.ClosedBy.CLIENT if detected == "idle_timeout" else ev.ClosedBy.NETWORK,
+                                    detected=ev.Detector(detected), recoverable=True, in_flight=turn_id,
+                                    silent_ms=(now - last_rx) * 1000.0))
+        self._record_turn_end(result, conn=conn_id, transport=ev.Transport.HTTP)
+        return result, conn_id
+
+    def _http_client(self) -> HttpClient:
+        if self._http is None:
+            cfg = self.config
+            headers = {k: v for k, v in cfg.headers if k.lower() != "openai-beta"}
+            if cfg.api_key:
+                headers["Authorization"] = f"Bearer {cfg.api_key}"
+            self._http = HttpClient(cfg.url, headers=headers, connect_timeout=cfg.connect_timeout,
+                                    idle_timeout=min(cfg.idle_timeout, cfg.turn_timeout))
+        return self._http
+
     def _next_step(self, result: TurnResult, *, full: bool, retries: int) -> object:
         """What follows an attempt's end: a retry marker, None (done, completed), or the LossCause."""
         if result.ok:
@@ -494,11 +641,13 @@ class Agent:
     def _fire_turn(self, result: TurnResult) -> None:
         m = result.metrics
         exc = None if result.ok else RuntimeError(f"turn {result.outcome}: {result.error_code or ''}".strip(": "))
-        self.on_request("WS", "turn", m.duration_ms, m.output_tokens, exc)
+        kind = "HTTP" if self.transport is ev.Transport.HTTP else "WS"
+        self.on_request(kind, "turn", m.duration_ms, m.output_tokens, exc)
         if result.ok and m.ttft_ms is not None:
-            self.on_request("WS", "ttft", m.ttft_ms, 0, None)
+            self.on_request(kind, "ttft", m.ttft_ms, 0, None)
 
-    def _record_turn_end(self, result: TurnResult, *, conn: str | None, outcome: str | None = None) -> None:
+    def _record_turn_end(self, result: TurnResult, *, conn: str | None, outcome: str | None = None,
+                         transport: ev.Transport = ev.Transport.WEBSOCKET) -> None:
         m = result.metrics
         final = ev.Outcome(outcome or result.outcome)
         self._last_end = (result.turn_id, final)
@@ -510,7 +659,8 @@ class Agent:
                              gap_p50_ms=nearest_rank(m.gaps_ms, 0.5) if m.gaps_ms else None,
                              gap_p99_ms=nearest_rank(m.gaps_ms, 0.99) if m.gaps_ms else None,
                              tokens_per_s=m.tokens_per_s, client_digest=result.client_digest,
-                             server_digest=result.server_digest, cache=ev.CacheOutcome.of(result.cache)))
+                             server_digest=result.server_digest, cache=ev.CacheOutcome.of(result.cache),
+                             transport=transport, server_cost_ms=result.server_cost_ms))
 
     def _record_recovery(self, result: TurnResult, conn_id: str, full: bool, *, chained: bool) -> None:
         """The first turn to end after a reconnect says how the conversation resumed.
@@ -537,6 +687,13 @@ class Agent:
         self.sink(ev.Recovery(agent=self.id, conn=conn_id, turn=result.turn_id, mode=ev.RecoveryMode(mode),
                               disconnect_mono=outage.disconnect_mono, reconnect_ms=outage.reconnect_ms,
                               attempts=outage.attempts))
+
+
+def http_body(create: dict[str, Any]) -> bytes:
+    """The ``POST /v1/responses`` body of a ``response.create``: the same fields without ``type``, streamed."""
+    body = {k: v for k, v in create.items() if k != "type"}
+    body["stream"] = True
+    return orjson.dumps(body)
 
 
 def _shutdown_quietly(ws: websocket.WebSocket) -> None:

@@ -9,7 +9,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_API_KEY_ENV", "NO_STREAM_RETRY", "ReconnectPolicy", "StreamRetryPolicy", "TransportConfig"]
+__all__ = ["DEFAULT_API_KEY_ENV", "NO_STREAM_RETRY", "TRANSPORTS", "ReconnectPolicy", "StreamRetryPolicy",
+           "TransportConfig", "TransportPolicy"]
+
+#: The transports an agent can speak: Responses API WebSocket mode, or ``POST /v1/responses`` with SSE.
+TRANSPORTS = ("websocket", "http")
 
 #: The environment variable agents read their API key from when the profile names none.
 DEFAULT_API_KEY_ENV = "AGENTSOAK_API_KEY"
@@ -65,6 +69,21 @@ NO_STREAM_RETRY = StreamRetryPolicy(max_retries=0)
 
 
 @dataclass(frozen=True)
+class TransportPolicy:
+    """Which transport an agent speaks, and when it falls back, as real clients do.
+
+    The Codex CLI switches a session to HTTP/SSE at once when the upgrade answers 426, or once its
+    WebSocket retries run out (spec §7): ``fallback`` after ``after_failed_attempts`` failed connects in
+    a row, or at once on a status in ``on_status``. The switch lasts for the agent's life.
+    """
+
+    primary: str = "websocket"
+    fallback: str | None = None
+    after_failed_attempts: int = 5
+    on_status: tuple[int, ...] = (426,)
+
+
+@dataclass(frozen=True)
 class TransportConfig:
     """How an agent connects and keeps its socket honest."""
 
@@ -80,6 +99,7 @@ class TransportConfig:
     full_resend: bool = True
     stream_retry: StreamRetryPolicy = field(default_factory=StreamRetryPolicy)
     turn_timeout: float = 600.0  # hard cap on one turn, a safety net only
+    transport: TransportPolicy = field(default_factory=TransportPolicy)
 
 
 #: The defaults alone (``url`` is the one field without one).

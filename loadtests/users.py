@@ -31,7 +31,7 @@ from .agent_random import AgentRandom, Purpose
 from .profile.model import AgentConfig, IntRange, ThinkTime
 from .protocol import Conversation
 from .run_state import sink_for
-from .transport_config import DEFAULT_API_KEY_ENV, TRANSPORT_DEFAULTS
+from .transport_config import DEFAULT_API_KEY_ENV, TRANSPORT_DEFAULTS, TransportPolicy
 from .workload import TOOLS, filler_text
 
 __all__ = ["AgentUser", "CodingAgentUser", "responses_url", "configure_from_profile"]
@@ -66,6 +66,7 @@ class AgentUser(User):
     reconnect: ReconnectPolicy = TRANSPORT_DEFAULTS.reconnect
     full_resend: bool = TRANSPORT_DEFAULTS.full_resend
     stream_retry: StreamRetryPolicy = TRANSPORT_DEFAULTS.stream_retry
+    transport: TransportPolicy = TRANSPORT_DEFAULTS.transport  # websocket, http, or a fallback policy
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -86,7 +87,7 @@ class AgentUser(User):
             url=responses_url(self.host), api_key=os.environ.get(self.api_key_env) or None,
             connect_timeout=self.connect_timeout, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             idle_timeout=self.idle_timeout, rotate_after=self.rotate_after, reconnect=self.reconnect,
-            full_resend=self.full_resend, stream_retry=self.stream_retry,
+            full_resend=self.full_resend, stream_retry=self.stream_retry, transport=self.transport,
         )
 
     def claim_index(self) -> None:
@@ -191,6 +192,7 @@ def configure_from_profile(user_class: type, profile: Any) -> None:
                                            cooldown=r.cooldown_s)
     user_class.full_resend = a.recovery.full_resend
     user_class.stream_retry = a.recovery.stream_retry()
+    user_class.transport = a.transport
     if profile.target.api_key_env:
         user_class.api_key_env = profile.target.api_key_env
     if issubclass(user_class, CodingAgentUser):

@@ -10,7 +10,7 @@ from faults.schedule import FaultSpec, FaultWindow, plan
 from loadtests.profile.faults import fault_to_dict
 from loadtests.profile.target_server import server_to_dict
 from loadtests.server.config import ServerConfig
-from loadtests.transport_config import NO_STREAM_RETRY, TRANSPORT_DEFAULTS, StreamRetryPolicy
+from loadtests.transport_config import NO_STREAM_RETRY, TRANSPORT_DEFAULTS, StreamRetryPolicy, TransportPolicy
 
 __all__ = [
     "AgentConfig",
@@ -143,6 +143,7 @@ class AgentConfig:
     rotate_after_s: float | None = _TRANSPORT.rotate_after
     reconnect: Reconnect = Reconnect()
     recovery: Recovery = Recovery()
+    transport: TransportPolicy = TransportPolicy()
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,12 @@ class Profile:
                     "stream_retries": a.recovery.stream_retries,
                     "stream_retry_base_delay": a.recovery.stream_retry_base_delay_s,
                     "stream_retry_max_delay": a.recovery.stream_retry_max_delay_s,
+                },
+                "transport": {
+                    "primary": a.transport.primary,
+                    "fallback": a.transport.fallback,
+                    "after_failed_attempts": a.transport.after_failed_attempts,
+                    "on_status": list(a.transport.on_status),
                 },
             },
             "faults": [fault_to_dict(f) for f in self.faults],

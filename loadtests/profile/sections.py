@@ -8,7 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 from faults.loopback import is_loopback
-from loadtests.profile.fields import At, Section, boolean, choice, duration, integer, number, optional, text
+from loadtests.profile.fields import (
+    At,
+    Section,
+    boolean,
+    choice,
+    duration,
+    integer,
+    number,
+    optional,
+    sequence_of,
+    text,
+)
 from loadtests.profile.model import (
     DEFAULT_PROXY_API,
     RESPONSES_PATH,
@@ -24,6 +35,7 @@ from loadtests.profile.model import (
     ThinkTime,
 )
 from loadtests.profile.target_server import read_server
+from loadtests.transport_config import TRANSPORTS, TransportPolicy
 
 __all__ = ["read_agent", "read_load", "read_proxy", "read_target"]
 
@@ -179,7 +191,7 @@ def _read_reconnect(value: Any, at: At) -> Reconnect:
 def read_agent(value: Any, at: At) -> AgentConfig:
     keys = (
         "turns_per_session", "tool_call_ratio", "think_time", "input_tokens", "output_tokens", "store", "model",
-        "keepalive", "idle_timeout", "rotate_after", "reconnect", "recovery",
+        "keepalive", "idle_timeout", "rotate_after", "reconnect", "recovery", "transport",
     )  # fmt: skip
     sec = Section(value, at, keys)
     d = AgentConfig()
@@ -204,6 +216,29 @@ def read_agent(value: Any, at: At) -> AgentConfig:
         rotate_after_s=sec.get("rotate_after", optional(duration(positive=True)), d.rotate_after_s),
         reconnect=_read_reconnect(sec.value.get("reconnect"), sec.at_key("reconnect")),
         recovery=_read_recovery(rec, d.recovery),
+        transport=sec.get("transport", _read_transport, d.transport),
+    )
+
+
+def _read_transport(value: Any, at: At) -> TransportPolicy:
+    """``websocket`` | ``http``, or ``{primary, fallback, after_failed_attempts, on_status}``."""
+    one_of = choice(TRANSPORTS)
+    if isinstance(value, str):
+        return TransportPolicy(primary=one_of(value, at))
+    d = TransportPolicy()
+    sec = Section(value, at, ("primary", "fallback", "after_failed_attempts", "on_status"),
+                  what="websocket, http or a mapping")
+    primary = sec.get("primary", one_of, d.primary)
+    fallback = sec.get("fallback", optional(one_of), d.fallback)
+    if fallback == primary:
+        raise sec.at_key("fallback").error(f"fallback is the primary transport {primary!r}",
+                                           expected="the other transport, or null (no fallback)")
+    statuses = sec.get("on_status", sequence_of, list(d.on_status))
+    status = integer(100, 599)
+    return TransportPolicy(
+        primary=primary, fallback=fallback,
+        after_failed_attempts=sec.get("after_failed_attempts", integer(1, 100), d.after_failed_attempts),
+        on_status=tuple(status(v, sec.at_key("on_status").child(i, statuses)) for i, v in enumerate(statuses)),
     )
 
 

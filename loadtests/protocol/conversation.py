@@ -98,6 +98,7 @@ class TurnResult:
     output: tuple[dict[str, Any], ...] = ()
     duplicates_ignored: int = 0
     sequence_gaps: int = 0
+    server_cost_ms: dict[str, float] | None = None  # the reference server's per-stage charge (agentsoak.cost_ms)
 
     @property
     def ok(self) -> bool:
@@ -265,7 +266,7 @@ class Conversation:
             response_id=response.get("id") or pending.response_id, metrics=metrics,
             client_digest=request.client_digest, server_digest=extra.get("context_digest"),
             cache=extra.get("cache"), error=error, output=tuple(output), duplicates_ignored=pending.duplicates,
-            sequence_gaps=pending.gaps,
+            sequence_gaps=pending.gaps, server_cost_ms=extra.get("cost_ms"),
         )
         if result.ok:
             self.history.extend(pending.new_items)

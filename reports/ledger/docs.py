@@ -24,7 +24,7 @@ _GROUPS: tuple[tuple[str, tuple[type[s.Event], ...]], ...] = (
      (s.FaultApply, s.FaultRemove, s.FaultError)),
     ("Agent events (every Locust process)",
      (s.AgentStart, s.AgentStop, s.ConnectAttempt, s.ConnectOk, s.ConnectFail, s.Disconnect, s.ReconnectGiveup,
-      s.ProtocolError, s.TurnStart, s.TurnEnd, s.TurnAbandon, s.Recovery)),
+      s.ProtocolError, s.TurnStart, s.TurnEnd, s.TurnAbandon, s.Recovery, s.TransportFallback)),
 )
 
 _HEAD = f"""\

@@ -25,7 +25,8 @@ __all__ = [
     "GOOD_OUTCOMES", "FAILED_OUTCOMES", "HALF_OPEN_DETECTORS", "STANDING_FAULT_TYPES",
     "Backoff", "PlannedFault", "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
     "AgentStart", "AgentStop", "ConnectAttempt", "ConnectOk", "ConnectFail", "Disconnect", "ReconnectGiveup",
-    "ProtocolError", "TurnStart", "TurnEnd", "TurnAbandon", "Recovery",
+    "ProtocolError", "TurnStart", "TurnEnd", "TurnAbandon", "Recovery", "Transport", "FallbackReason",
+    "TransportFallback",
 ]
 
 LEDGER_VERSION = 1
@@ -84,6 +85,20 @@ class Detector(enum.StrEnum):
     LIMIT_ERROR = "limit_error"
     ERROR = "error"
     ROTATE = "rotate"
+
+
+class Transport(enum.StrEnum):
+    """How a turn reached the target: Responses API WebSocket mode, or ``POST /v1/responses`` with SSE."""
+
+    WEBSOCKET = "websocket"
+    HTTP = "http"
+
+
+class FallbackReason(enum.StrEnum):
+    """Why an agent switched transport: an upgrade status in ``on_status`` (426), or its failed connects."""
+
+    STATUS = "status"
+    FAILED_ATTEMPTS = "failed_attempts"
 
 
 class InputMode(enum.StrEnum):
@@ -380,6 +395,7 @@ class TurnStart(Event, frozen=True, kw_only=True, tag="turn_start"):
     input_items: int
     input_bytes: int
     client_digest: str | None
+    transport: Transport = Transport.WEBSOCKET  # ledgers written before HTTP existed are all WebSocket
 
 
 class TurnEnd(Event, frozen=True, kw_only=True, tag="turn_end"):
@@ -407,6 +423,22 @@ class TurnEnd(Event, frozen=True, kw_only=True, tag="turn_end"):
     client_digest: str | None
     server_digest: str | None
     cache: CacheOutcome | None
+    transport: Transport = Transport.WEBSOCKET
+    # what the reference server charged this turn, by stage (ms: handshake, overhead, upload, hydrate,
+    # prefill); null for a target that reports none
+    server_cost_ms: dict[str, float] | None = None
+
+
+class TransportFallback(Event, frozen=True, kw_only=True, tag="transport_fallback"):
+    """The agent switched from ``primary`` to ``fallback`` for the rest of its life, as the Codex CLI does:
+    at once on an upgrade ``status`` listed in ``on_status``, or after ``attempts`` failed connects."""
+
+    agent: str
+    primary: Transport
+    fallback: Transport
+    reason: FallbackReason
+    status: int | None
+    attempts: int
 
 
 class Recovery(Event, frozen=True, kw_only=True, tag="recovery"):
@@ -440,10 +472,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RunStart, TestStart, TestStop, RunStop,
     FaultApply, FaultRemove, FaultError,
     AgentStart, AgentStop, ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError,
-    TurnStart, TurnEnd, TurnAbandon, Recovery,
+    TurnStart, TurnEnd, TurnAbandon, Recovery, TransportFallback,
 )
 AnyEvent = Union[  # noqa: UP007 - msgspec needs a Union object built at runtime
     RunStart, TestStart, TestStop, RunStop, FaultApply, FaultRemove, FaultError, AgentStart, AgentStop,
     ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError, TurnStart, TurnEnd,
-    TurnAbandon, Recovery,
+    TurnAbandon, Recovery, TransportFallback,
 ]
