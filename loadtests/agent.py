@@ -581,6 +581,7 @@ class Agent:
                                     closed_by=ev.ClosedBy.CLIENT if detected == "idle_timeout" else ev.ClosedBy.NETWORK,
                                     detected=ev.Detector(detected), recoverable=True, in_flight=turn_id,
                                     silent_ms=(now - last_rx) * 1000.0))
+            self._outage = _Outage(disconnect_mono=now)
         self._record_turn_end(result, conn=conn_id, transport=ev.Transport.HTTP)
         return result, conn_id
 
@@ -591,8 +592,28 @@ class Agent:
             if cfg.api_key:
                 headers["Authorization"] = f"Bearer {cfg.api_key}"
             self._http = HttpClient(cfg.url, headers=headers, connect_timeout=cfg.connect_timeout,
-                                    idle_timeout=min(cfg.idle_timeout, cfg.turn_timeout))
+                                    idle_timeout=min(cfg.idle_timeout, cfg.turn_timeout),
+                                    on_connect=self._http_connect)
         return self._http
+
+    def _http_connect(self, seq: int, duration_ms: float | None, exc: BaseException | None) -> None:
+        """Each TCP connection of the HTTP transport is a connect in the ledger, so disconnects pair."""
+        conn_id = f"{self.id}/h{seq}"
+        reason = ev.ConnectReason.RECONNECT if seq > 1 or self._outage is not None else ev.ConnectReason.INITIAL
+        if duration_ms is None:
+            self.sink(ev.ConnectAttempt(agent=self.id, conn=conn_id, attempt=1, reason=reason))
+            return
+        if exc is not None:
+            self.sink(ev.ConnectFail(agent=self.id, conn=conn_id, attempt=1, reason=reason, error=_describe(exc),
+                                     status=None, retry_in_s=None))
+            self.on_request("HTTP", "connect", duration_ms, 0, exc)
+            return
+        self.sink(ev.ConnectOk(agent=self.id, conn=conn_id, attempt=1, reason=reason, duration_ms=duration_ms))
+        self.on_request("HTTP", "connect", duration_ms, 0, None)
+        outage = self._outage
+        if outage is not None and outage.reconnect_ms is None:
+            outage.reconnect_ms = (time.monotonic() - outage.disconnect_mono) * 1000.0
+            outage.attempts = 1
 
     def _next_step(self, result: TurnResult, *, full: bool, retries: int) -> object:
         """What follows an attempt's end: a retry marker, None (done, completed), or the LossCause."""

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .protocol import ErrorEvent, error_envelope
 
-__all__ = ["HttpClient", "HttpDead", "http_url", "error_from_body"]
+__all__ = ["ConnectHook", "HttpClient", "HttpDead", "http_url", "error_from_body"]
+
+#: called as (connection number, None, None) before a TCP connect and (number, ms, error or None) after
+ConnectHook = Callable[[int, "float | None", "BaseException | None"], None]
 
 READ_SIZE = 65536
 
@@ -55,7 +60,8 @@ def error_from_body(status: int, body: bytes) -> ErrorEvent:
 class HttpClient:
     """One agent's kept-alive HTTP connection to ``/v1/responses``."""
 
-    def __init__(self, url: str, *, headers: dict[str, str], connect_timeout: float, idle_timeout: float) -> None:
+    def __init__(self, url: str, *, headers: dict[str, str], connect_timeout: float, idle_timeout: float,
+                 on_connect: ConnectHook | None = None) -> None:
         parts = urlsplit(http_url(url))
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "127.0.0.1"
@@ -65,6 +71,7 @@ class HttpClient:
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
         self.connections = 0
+        self.on_connect = on_connect or (lambda *a: None)
         self._conn: http.client.HTTPConnection | None = None
         self._resp: http.client.HTTPResponse | None = None
 
@@ -77,10 +84,14 @@ class HttpClient:
         cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
         conn = cls(self.host, self.port, timeout=self.connect_timeout)
         self.connections += 1
+        self.on_connect(self.connections, None, None)
+        started = time.monotonic()
         try:
             conn.connect()
         except OSError as exc:
+            self.on_connect(self.connections, (time.monotonic() - started) * 1000.0, exc)
             raise HttpDead("error", f"connect failed: {exc}") from exc
+        self.on_connect(self.connections, (time.monotonic() - started) * 1000.0, None)
         assert conn.sock is not None
         conn.sock.settimeout(self.idle_timeout)  # from now on: the idle timeout of every read
         return conn

@@ -43,6 +43,8 @@ class Thresholds:
     #: turns whose previous_response_id does not chain, plus not_found errors never answered by a full resend
     max_chain_breaks: int | None = 0
     max_lost_turns: int | None = 0
+    #: turns started after a transport fallback that were lost or completed twice
+    max_fallback_turn_failures: int | None = 0
     max_duplicated_turns: int | None = 0
 
     # Recovery in time, per fault window.

@@ -253,6 +253,18 @@ def verify(summary: RunSummary, thresholds: Thresholds,
                           it.duplicated_turns.agents,
                           f"examples: {', '.join(it.duplicated_turns.examples[:5]) or '-'}"),
                  _turn_focus(it.duplicated_turns)))
+    fb_bad = it.fallback_lost.count + it.fallback_duplicated.count
+    fb_agents = sorted(set(it.fallback_lost.agents) | set(it.fallback_duplicated.agents))
+    per_agent = summary.fallbacks
+    add(_focused(_at_most(
+        "transport.fallback_turns", fb_bad if per_agent else None, th.max_fallback_turn_failures, "turns",
+        fb_agents,
+        f"{sum(per_agent.values())} fallbacks by {len(per_agent)} agents (most by one agent: "
+        f"{max(per_agent.values(), default=0)}); {it.fallback_turns} turns after a fallback, "
+        f"{it.fallback_completed} completed once, {it.fallback_lost.count} lost, "
+        f"{it.fallback_duplicated.count} duplicated; completed turns by transport: "
+        + (", ".join(f"{k} {v}" for k, v in summary.transports.items()) or "-"),
+        nothing="no transport fallback"), _turn_focus(it.fallback_lost, it.fallback_duplicated)))
     done = summary.completed_turns
     if th.min_completed_turns is None:
         add(Check("turns.completed", SKIP, done, None, "turns", (), "disabled (no limit)"))

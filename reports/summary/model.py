@@ -161,6 +161,11 @@ class Integrity:
     not_found_resent: int
     not_found_unanswered: Finding
     failed_recoveries: Finding
+    # turns started after their agent fell back to another transport (transport_fallback)
+    fallback_turns: int = 0
+    fallback_completed: int = 0
+    fallback_lost: Finding = Finding()
+    fallback_duplicated: Finding = Finding()
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,8 @@ class RunSummary:
     connect_failures: Mapping[str, int]
     integrity: Integrity
     timeline: tuple[Second, ...]
+    transports: Mapping[str, int] = field(default_factory=dict)  # completed turns by turn_end.transport
+    fallbacks: Mapping[str, int] = field(default_factory=dict)  # agent -> transport_fallback events
 
     @property
     def reconnect_times_ms(self) -> list[float]:

@@ -56,6 +56,7 @@ class _Pass:
             ev.ConnectOk: conns.connect_ok, ev.ConnectAttempt: conns.connect_attempt,
             ev.Disconnect: conns.disconnect, ev.ReconnectGiveup: conns.mark, ev.AgentStop: conns.mark,
             ev.ConnectFail: conns.connect_fail, ev.AgentStart: conns.agent_start, ev.Recovery: conns.recovery,
+            ev.TransportFallback: turns.fallback,
         }
         self.other_handlers: dict[type[Any], Callable[[Any], None]] = {
             ev.RunStart: run.run_start, ev.RunStop: run.run_stop, ev.TestStart: run.test_started,
@@ -115,6 +116,8 @@ class _Pass:
             connect_failures=dict(conns.connect_failures.most_common()),
             integrity=turns.integrity(conns.failed_recoveries),
             timeline=timeline.seconds(base),
+            transports=dict(sorted(turns.transports.items())),
+            fallbacks=dict(sorted(turns.fallbacks.items())),
         )
 
 

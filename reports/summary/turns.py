@@ -23,7 +23,7 @@ class _Turn:
     """What the ledger said about one logical turn (all its attempts)."""
 
     __slots__ = ("agent", "session", "index", "started", "ended", "stopped", "good_ends", "last", "last_error",
-                 "cuts", "cause", "attempts")
+                 "cuts", "cause", "attempts", "after_fallback")
 
     def __init__(self, agent: str) -> None:
         self.agent = agent
@@ -35,6 +35,7 @@ class _Turn:
         self.last_error: str | None = None
         self.cause: ev.LossCause | None = None  # from turn_abandon
         self.attempts: int | None = None  # turn_abandon.attempts
+        self.after_fallback = False  # an attempt started after its agent's transport_fallback
 
     def loss(self) -> str:
         """How this lost turn was lost, in words (``turn_abandon`` first, else its last ``turn_end``)."""
@@ -93,6 +94,8 @@ class Turns:
         self.mismatches = FindingSet()
         self.chain_breaks = FindingSet()
         self.not_found_unanswered = FindingSet()
+        self.fallbacks: Counter[str] = Counter()
+        self.transports: Counter[str] = Counter()
 
     def _turn(self, turn: str, agent: str) -> _Turn:
         t = self.turns.get(turn)
@@ -105,6 +108,8 @@ class Turns:
         t = self._turn(e.turn, e.agent)
         t.started = True
         t.agent, t.session, t.index = e.agent, e.session, e.index
+        if e.agent in self.fallbacks:
+            t.after_fallback = True
         self.sessions.add((e.agent, e.session))
         chain = self.chains.get(e.agent)
         if chain is None:
@@ -149,6 +154,11 @@ class Turns:
                 chain.not_found_pending = (e.session if e.session is not None else t.session,
                                            e.index if e.index is not None else t.index)
 
+    def fallback(self, e: ev.TransportFallback) -> None:
+        """The agent switched transport: its later turns are checked as turns after a fallback."""
+        self.fallbacks[e.agent] += 1
+        self.agents.add(e.agent)
+
     def abandon(self, e: ev.TurnAbandon) -> None:
         t = self._turn(e.turn, e.agent)
         t.cause, t.attempts = e.cause, e.attempts
@@ -158,6 +168,7 @@ class Turns:
     def _good_end(self, e: ev.TurnEnd, t: _Turn) -> None:
         t.ended = True
         t.good_ends += 1
+        self.transports[e.transport.value] += 1
         chain = self.chains.get(e.agent)
         if chain is not None and e.response_id is not None:
             chain.last_response = e.response_id
@@ -181,6 +192,8 @@ class Turns:
 
     def integrity(self, failed_recoveries: FindingSet) -> Integrity:
         lost, duplicated = FindingSet(), FindingSet()
+        fb_lost, fb_dup = FindingSet(), FindingSet()
+        fb_turns = fb_done = 0
         never_ended = 0
         how: Counter[str] = Counter()
         for turn, t in self.turns.items():
@@ -191,6 +204,13 @@ class Turns:
                     never_ended += 1
             if t.good_ends > 1:
                 duplicated.add(t.agent, turn)
+            if t.after_fallback:
+                fb_turns += 1
+                fb_done += t.good_ends == 1
+                if t.started and not t.good_ends and not t.stopped:
+                    fb_lost.add(t.agent, turn)
+                if t.good_ends > 1:
+                    fb_dup.add(t.agent, turn)
         return Integrity(
             digests_compared=self.digests_compared,
             digest_mismatches=self.mismatches.freeze(),
@@ -203,4 +223,8 @@ class Turns:
             not_found_resent=self.not_found_resent,
             not_found_unanswered=self.not_found_unanswered.freeze(),
             failed_recoveries=failed_recoveries.freeze(),
+            fallback_turns=fb_turns,
+            fallback_completed=fb_done,
+            fallback_lost=fb_lost.freeze(),
+            fallback_duplicated=fb_dup.freeze(),
         )

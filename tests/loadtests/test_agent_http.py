@@ -73,7 +73,7 @@ def test_http_turns_complete_with_matching_digests(server, store):
         assert {r.cache for r in results} == {"miss"}
     ends = sink.of("turn_end")
     assert all(e.server_cost_ms and e.server_cost_ms["overhead"] == 20.0 for e in ends)
-    assert not sink.of("connect_attempt")
+    assert [(e.conn, e.reason) for e in sink.of("connect_ok")] == [("a-test/h1", "initial")]
 
 
 def test_stalled_sse_stream_is_cut_by_the_idle_timeout_and_retried(server):

@@ -161,7 +161,7 @@ CASES = [
     # faults: protocol
     (["faults=[{kind: close, at: 1s}]"], "faults[0]", "missing required key 'code'", None),
     (["faults[1].code=1002"], "faults[1].code", "expected one of 1000, 1001, 1006, 1008, 1011, 1012, 1013", None),
-    (["faults[2].where=middle"], "faults[2].where", "expected one of between_deltas, first_event", None),
+    (["faults[2].where=middle"], "faults[2].where", "expected one of after_headers, between_deltas, first_event", None),
     (["faults=[{kind: stall, at: 1s, ms: 5}]"], "faults[0]", "missing required key 'where'", None),
     (["faults[2].stall=3s"], "faults[2].stall", "either ms or stall", None),
     (["faults=[{kind: stall, where: first_event, at: 1s}]"], "faults[0]", "missing the stall length", None),

@@ -75,7 +75,8 @@ def test_every_kind_the_summary_reads_feeds_it_without_error():
     """The summary reads typed attributes, so a field renamed in the schema raises here, never a 0 or SKIP."""
     events = [sample(cls) for cls in ev.EVENT_TYPES]  # one agent, one turn, one fault: the same ids throughout
     s = summarize(events)
-    assert (s.events, s.agent_events, s.agents, s.turns, s.turn_attempts) == (len(events), 11, 1, 1, 1)
+    assert (s.events, s.agent_events, s.agents, s.turns, s.turn_attempts) == (len(events), 12, 1, 1, 1)
+    assert s.fallbacks == {"agent-0": 1} and s.transports == {"websocket": 1}
     assert s.outcomes == {"completed": 1} and s.cache["hit"] == 1 and s.recovery_modes["cache_hit"] == 1
     assert [(d.agent, d.ended, d.code) for d in s.disconnects] == [("agent-0", "gave_up", 7)]  # same instant: the giveup follows
     assert [f.fault for f in s.faults] == ["fault-0"] and s.faults[0].errors == ("error-0",)
