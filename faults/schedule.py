@@ -240,6 +240,7 @@ class FaultSchedule:
         self._sleep = sleep
         self._lock = threading.RLock()
         self._active: dict[str, FaultWindow] = {}
+        self._manual: set[str] = set()  # ids applied by apply_now
         self._stopped = False
         self._thread: threading.Thread | None = None
         self.t0: float | None = None
@@ -273,7 +274,7 @@ class FaultSchedule:
         with self._lock:
             self._stopped = True
             for window in list(self._active.values()):
-                self._remove(window)
+                self._remove(window, manual=window.fault in self._manual)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -282,6 +283,49 @@ class FaultSchedule:
         """Ids of the faults in effect now, in apply order."""
         with self._lock:
             return list(self._active)
+
+    # -- by hand (the web UI's Faults tab) ---------------------------------------------------------
+    def apply_now(self, spec: FaultSpec, fault_id: str, *, manual: bool = True) -> bool:
+        """Apply ``spec`` now as window ``fault_id``, recorded like a scheduled one (``manual``).
+
+        A timed standing fault (``duration_s > 0``) is removed after its duration. Returns whether the
+        apply succeeded (a failure is recorded as ``fault_error``).
+        """
+        start = 0.0 if self.t0 is None else max(0.0, self._clock() - self.t0)
+        end = None if spec.kind in INSTANT_KINDS else (start + spec.duration_s if spec.duration_s > 0 else None)
+        window = FaultWindow(fault_id, start, end, spec)
+        with self._lock:
+            if manual:
+                self._manual.add(fault_id)
+            ok = self._apply(window, manual=manual)
+        if ok and end is not None:
+            threading.Thread(target=self._remove_later, args=(window, spec.duration_s), daemon=True,
+                             name=f"fault-{fault_id}").start()
+        return ok
+
+    def remove_now(self, fault_id: str) -> bool:
+        """Remove the active fault ``fault_id`` now; False when it is not active."""
+        with self._lock:
+            window = self._active.get(fault_id)
+            if window is None:
+                return False
+            self._remove(window, manual=True)
+        return True
+
+    def record(self, event: ev.Event) -> None:
+        """Write ``event`` to the schedule's sink (an action on the proxy taken outside a window)."""
+        self._record(event)
+
+    def _remove_later(self, window: FaultWindow, seconds: float) -> None:
+        deadline = self._clock() + seconds
+        while not self._stopped:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            self._sleep(min(remaining, _TICK_S))
+        with self._lock:
+            if self._active.get(window.fault) is window:
+                self._remove(window, manual=True)
 
     # -- internals -----------------------------------------------------------------------------
     def _events(self) -> list[tuple[float, bool, FaultWindow]]:
@@ -309,14 +353,14 @@ class FaultSchedule:
         except Exception:  # the ledger must never stop the timeline
             log.exception("fault schedule: could not record %s", event.kind)
 
-    def _apply(self, w: FaultWindow) -> None:
+    def _apply(self, w: FaultWindow, *, manual: bool = False) -> bool:
         spec = w.spec
         t, mono = time.time(), time.monotonic()  # before the call, so every effect of the fault follows it
         try:
             reply = self._do_apply(w)
         except Exception as exc:
-            self._record(ev.FaultError(fault=w.fault, type=spec.ledger_type, error=_describe(exc)))
-            return
+            self._record(ev.FaultError(fault=w.fault, type=spec.ledger_type, error=_describe(exc), manual=manual))
+            return False
         duration = 0.0 if w.end_s is None else w.end_s - w.start_s  # planned; 0 for instant faults
         affected = reply.get("affected") if isinstance(reply, dict) else None
         self._record(ev.FaultApply(
@@ -330,21 +374,23 @@ class FaultSchedule:
             attributes=spec.ledger_attributes(),
             call_ms=round((time.monotonic() - mono) * 1000, 3),
             affected=affected if type(affected) is int else None,
+            manual=manual,
         ))
         if spec.kind in INSTANT_KINDS:
-            self._record(ev.FaultRemove(fault=w.fault, type=spec.ledger_type))
+            self._record(ev.FaultRemove(fault=w.fault, type=spec.ledger_type, manual=manual))
         else:
             self._active[w.fault] = w
+        return True
 
-    def _remove(self, w: FaultWindow) -> None:
+    def _remove(self, w: FaultWindow, *, manual: bool = False) -> None:
         self._active.pop(w.fault, None)
         t, mono = time.time(), time.monotonic()  # as for apply: effects of the removal follow it
         try:
             self._do_remove(w)
         except Exception as exc:
-            self._record(ev.FaultError(fault=w.fault, type=w.spec.ledger_type, error=_describe(exc)))
+            self._record(ev.FaultError(fault=w.fault, type=w.spec.ledger_type, error=_describe(exc), manual=manual))
             return
-        self._record(ev.FaultRemove(t=t, mono=mono, fault=w.fault, type=w.spec.ledger_type))
+        self._record(ev.FaultRemove(t=t, mono=mono, fault=w.fault, type=w.spec.ledger_type, manual=manual))
 
     def _need_toxics(self) -> ToxicBackend:
         if self._toxics is None:

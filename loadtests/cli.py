@@ -13,6 +13,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("faults.cli", "register_cli"),  # proxy
     ("loadtests.run_cli", "register_cli"),  # run, demo
     ("loadtests.soak_cli", "register_cli"),  # soak
+    ("loadtests.ui.cli", "register_cli"),  # ui
     ("loadtests.profile.validate_cli", "register_cli"),  # validate
     ("reports.cli", "register_cli"),  # report, compare, trace, history, gate, prune
 ]

@@ -56,13 +56,21 @@ class AgentsoakHooks:
                             help="Name of the Toxiproxy proxy the agents connect through.")
         parser.add_argument("--agentsoak-admin-url", default=None, include_in_web_ui=False,
                             help="Base URL of the reference server's admin API (protocol faults).")
+        parser.add_argument("--agentsoak-ui", action="store_true", default=False, include_in_web_ui=False,
+                            help="agentsoak ui: every swarm is a run of its own, with live gauges and fault "
+                                 "controls in the web UI (loadtests.ui).")
 
     @staticmethod
     def on_init(environment: Any, **_kw: Any) -> None:
         agent_index.install(environment)
         if runner_kind(environment) == "WorkerRunner" and getattr(environment.parsed_options, "processes", None):
             tie_to_parent(os.getppid())  # forked by its master (or by `locust --worker --processes N`)
-        profile = state_for(environment).profile
+        state = state_for(environment)
+        if getattr(environment.parsed_options, "agentsoak_ui", False):
+            from .ui.session import install
+
+            state.web = install(environment, state, start_timeline=AgentsoakHooks.start_timeline)
+        profile = state.profile
         if profile is None:
             return
         for user_class in environment.user_classes:
@@ -71,9 +79,18 @@ class AgentsoakHooks:
     @staticmethod
     def on_test_start(environment: Any, **_kw: Any) -> None:
         state = state_for(environment)
+        if state.web is not None:
+            state.web.begin()  # this swarm's run directory and ledger
         state.sink(ev.TestStart(users=getattr(environment.parsed_options, "num_users", None)))
+        if runner_kind(environment) != "WorkerRunner":
+            AgentsoakHooks.start_timeline(environment)
+
+    @staticmethod
+    def start_timeline(environment: Any) -> None:
+        """Play the profile's fault timeline from now (master or local runner), as ``state.schedule``."""
+        state = state_for(environment)
         profile = state.profile
-        if profile is None or not profile.faults or runner_kind(environment) == "WorkerRunner":
+        if profile is None or not profile.faults or state.schedule is not None:
             return
         from faults.schedule import FaultSchedule
 
@@ -97,14 +114,20 @@ class AgentsoakHooks:
         if state.schedule is not None:
             state.schedule.stop()
             state.schedule = None
+        if state.web is not None:
+            state.web.stopping()  # removes the faults added by hand
         state.sink(ev.TestStop())
         flush = getattr(state.sink, "flush", None)
         if flush:
             flush()
+        if state.web is not None:
+            state.web.end()  # closes the run and (master) verifies it
 
     @staticmethod
     def on_quitting(environment: Any, **_kw: Any) -> None:
         state = release(environment)
+        if state is not None and state.web is not None:
+            state.web.quit()  # waits for the last run's verification
         close = getattr(state.sink, "close", None) if state else None
         if close:
             close()

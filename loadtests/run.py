@@ -38,6 +38,7 @@ import yaml
 from faults.child import Child, parent_death_hook
 from faults.client import FaultClient
 from faults.loopback import free_port
+from faults.schedule import plan
 from reports.ledger import LedgerWriter, ledger_path
 from reports.ledger import schema as ev
 
@@ -50,7 +51,8 @@ from .server.config import profile_knobs
 from .stop_signals import Interrupted, StopSignals
 from .transport_config import DEFAULT_API_KEY_ENV, TRANSPORT_DEFAULTS
 
-__all__ = ["RunResult", "run_profile", "make_run_dir", "ReferenceServer", "processes_args"]
+__all__ = ["RunResult", "WebOptions", "run_profile", "make_run_dir", "run_start_event", "ReferenceServer",
+           "processes_args"]
 
 PROXY_NAME = "agentsoak"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -64,6 +66,21 @@ class RunResult:
     run_dir: Path
     status: str  # completed | interrupted | error
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """``agentsoak ui``: Locust runs its web UI instead of headless (``loadtests.ui``).
+
+    The form's defaults (``-u``, ``-r``, ``-t``) are the profile's ``load``; ``build_path`` is the built
+    web UI with agentsoak's tabs. Every swarm started from the page is a run
+    of its own: the Locust master makes its run directory at ``test_start`` and verifies it at
+    ``test_stop`` (:mod:`loadtests.ui.session`).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8089
+    build_path: str | None = None
 
 
 def make_run_dir(profile: Profile, base: str | os.PathLike[str] | None = None) -> Path:
@@ -127,8 +144,38 @@ def _write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+def write_resolved_profile(profile: Profile, run_dir: Path) -> None:
+    (run_dir / "profile.resolved.yaml").write_text(
+        f"# resolved profile of this run (seed {profile.seed})\n"
+        + yaml.safe_dump(profile.to_dict(), sort_keys=False))
+
+
+def run_start_event(profile: Profile, run_id: str, *, users: int | None = None,
+                    duration_s: float | None = None) -> ev.RunStart:
+    """The ``run_start`` a run of ``profile`` opens its ledger with (headless or from the web UI)."""
+    backoff = profile.agent.reconnect
+    duration = profile.load.duration_s if duration_s is None else duration_s
+    return ev.RunStart(run_id=run_id, profile=profile.name, seed=profile.seed,
+                       target=ev.TargetKind(profile.target.kind), digests=profile.target.kind == "embedded",
+                       proxy=ev.ProxyKind(profile.proxy.kind),
+                       users=profile.load.users if users is None else users, duration_s=duration,
+                       reconnect=ev.Backoff(max_retries=backoff.max_retries, base_delay_s=backoff.base_delay_s,
+                                            max_delay_s=backoff.max_delay_s, jitter_min=backoff.jitter_min,
+                                            jitter_max=backoff.jitter_max, cooldown_s=backoff.cooldown_s),
+                       fault_plan=[ev.PlannedFault(fault=w.fault, type=w.spec.ledger_type, start_s=w.start_s)
+                                   for w in plan(profile.faults, duration)]
+                       + [ev.PlannedFault(fault=f"{f.name}#0", type=f.ledger_type, start_s=f.at_s)
+                          for f in profile.faults if f.at_s >= duration])
+
+
+def write_run_json(run_dir: Path, profile: Profile, status: str, error: str | None) -> None:
+    _write_json(run_dir / "run.json", {"status": status, "exit_reason": error or status, "profile": profile.name,
+                                       "seed": profile.seed, "interrupted": status == "interrupted"})
+
+
 def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: TextIO | None = sys.stderr,
-                stops: StopSignals | None = None, progress_every_s: float = DEFAULT_PROGRESS_EVERY_S) -> RunResult:
+                stops: StopSignals | None = None, progress_every_s: float = DEFAULT_PROGRESS_EVERY_S,
+                web: WebOptions | None = None) -> RunResult:
     """Run one scenario end to end and return where it went. Never raises for a broken run.
 
     ``progress``: where the status line goes (None: nowhere); redrawn in place when it is a terminal,
@@ -138,25 +185,14 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
     if stops is None:
         with StopSignals() as own:
             return run_profile(profile, run_dir=run_dir, progress=progress, stops=own,
-                               progress_every_s=progress_every_s)
+                               progress_every_s=progress_every_s, web=web)
     run_dir = run_dir or make_run_dir(profile)
-    (run_dir / "profile.resolved.yaml").write_text(
-        f"# resolved profile of this run (seed {profile.seed})\n"
-        + yaml.safe_dump(profile.to_dict(), sort_keys=False))
-    ledger = LedgerWriter(ledger_path(run_dir / "ledger", "orchestrator"))
-    digests = profile.target.kind == "embedded"
-    backoff = profile.agent.reconnect
-    ledger(ev.RunStart(run_id=run_dir.name, profile=profile.name, seed=profile.seed,
-                       target=ev.TargetKind(profile.target.kind), digests=digests,
-                       proxy=ev.ProxyKind(profile.proxy.kind), users=profile.load.users,
-                       duration_s=profile.load.duration_s,
-                       reconnect=ev.Backoff(max_retries=backoff.max_retries, base_delay_s=backoff.base_delay_s,
-                                            max_delay_s=backoff.max_delay_s, jitter_min=backoff.jitter_min,
-                                            jitter_max=backoff.jitter_max, cooldown_s=backoff.cooldown_s),
-                       fault_plan=[ev.PlannedFault(fault=w.fault, type=w.spec.ledger_type, start_s=w.start_s)
-                                   for w in profile.plan()]
-                       + [ev.PlannedFault(fault=f"{f.name}#0", type=f.ledger_type, start_s=f.at_s)
-                          for f in profile.faults if f.at_s >= profile.load.duration_s]))
+    write_resolved_profile(profile, run_dir)
+    # With the web UI the Locust master opens and closes each swarm's run (loadtests.ui.session); the
+    # first swarm uses this directory. Until then only the components' logs are here.
+    ledger = None if web else LedgerWriter(ledger_path(run_dir / "ledger", "orchestrator"))
+    if ledger is not None:
+        ledger(run_start_event(profile, run_dir.name))
     status, error = "completed", None
     with contextlib.ExitStack() as stack:  # unwinds in reverse: Locust is gone before the proxy and target stop
         try:
@@ -169,7 +205,7 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
                       headers=_agent_headers(profile))
             stops.check()
             code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress, progress_every_s,
-                               stops)
+                               stops, web)
             stops.check()
             if code not in (0, 1):  # 1 can come from Locust's own failure ratio checks; our report judges those
                 status, error = "error", f"locust exited with code {code}; see logs/locust.log"
@@ -181,10 +217,17 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
             status, error = "error", f"{type(exc).__name__}: {exc}; traceback in logs/{ORCHESTRATOR_LOG}"
             with open(run_dir / "logs" / ORCHESTRATOR_LOG, "a") as log:
                 traceback.print_exc(file=log)
-    ledger(ev.RunStop(reason=ev.StopReason(status), error=error))
-    ledger.close()
-    _write_json(run_dir / "run.json", {"status": status, "exit_reason": error or status, "profile": profile.name,
-                                       "seed": profile.seed, "interrupted": status == "interrupted"})
+    if ledger is not None:
+        ledger(ev.RunStop(reason=ev.StopReason(status), error=error))
+        ledger.close()
+        write_run_json(run_dir, profile, status, error)
+    elif status == "error" and not (run_dir / "run.json").exists():
+        # the session broke before any swarm (e.g. the preflight): the directory says why
+        ledger = LedgerWriter(ledger_path(run_dir / "ledger", "orchestrator"))
+        ledger(run_start_event(profile, run_dir.name))
+        ledger(ev.RunStop(reason=ev.StopReason(status), error=error))
+        ledger.close()
+        write_run_json(run_dir, profile, status, error)
     return RunResult(run_dir=run_dir, status=status, error=error)
 
 
@@ -253,13 +296,21 @@ def processes_args(processes: int) -> list[str]:
 
 
 def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None,
-                    admin_url: str | None) -> list[str]:
+                    admin_url: str | None, web: WebOptions | None = None) -> list[str]:
     load = profile.load
+    if web is None:
+        mode = ["--headless", "-u", str(load.users), "-r", str(load.spawn_rate),
+                "-t", f"{max(1, round(load.duration_s))}s",
+                "--csv", str(run_dir / "locust" / "stats"), "--html", str(run_dir / "locust" / "report.html"),
+                "--only-summary"]
+    else:
+        mode = ["--web-host", web.host, "--web-port", str(web.port), "-u", str(load.users),
+                "-r", str(load.spawn_rate), "-t", f"{max(1, round(load.duration_s))}s", "--agentsoak-ui"]
+        if web.build_path:
+            mode += ["--build-path", web.build_path]
     cmd = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", agents_url,
-        "-u", str(load.users), "-r", str(load.spawn_rate), "-t", f"{max(1, round(load.duration_s))}s",
-        "--csv", str(run_dir / "locust" / "stats"), "--html", str(run_dir / "locust" / "report.html"),
-        "--only-summary", "--stop-timeout", "5", "--exit-code-on-error", "0",
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", agents_url, *mode,
+        "--stop-timeout", "5", "--exit-code-on-error", "0",
         "--agentsoak-run-dir", str(run_dir), "--agentsoak-profile", str(run_dir / "profile.resolved.yaml"),
         "--seed", str(profile.seed), "--loglevel", "INFO", "--logfile", str(run_dir / "logs" / "locust.log"),
     ]
@@ -273,16 +324,17 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
 
 
 def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None, admin_url: str | None,
-                progress: TextIO | None, progress_every_s: float, stops: StopSignals) -> int:
+                progress: TextIO | None, progress_every_s: float, stops: StopSignals,
+                web: WebOptions | None = None) -> int:
     """Run Locust to its end, or until a stop signal; returns its exit code once its whole group is gone."""
-    cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url)
+    cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url, web)
     env = dict(os.environ)
     env.pop("TOXIPROXY_URL", None)  # the master gets the proxy API explicitly
     with open(run_dir / "logs" / "locust.out", "w") as out:
         # Its own session: a terminal's Ctrl-C reaches only us, and we stop Locust in order.
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 preexec_fn=parent_death_hook())
-    printer = None if progress is None else ProgressPrinter(
+    printer = None if progress is None or web is not None else ProgressPrinter(
         progress, LedgerTail(run_dir / "ledger"), profile.load.duration_s, planned_faults=len(profile.plan()),
         every_s=progress_every_s)
     try:

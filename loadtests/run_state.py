@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from reports.ledger import LedgerWriter, ledger_path
 
 from .profile import load_profile
-from .sink import EventSink, RecentSink
+from .sink import EventSink, RecentSink, SwitchSink
 
 if TYPE_CHECKING:
     from faults.schedule import FaultSchedule
@@ -36,6 +36,7 @@ class RunState:
     sink: EventSink
     profile: Profile | None
     schedule: FaultSchedule | None = None
+    web: Any = None  # ``agentsoak ui`` (``--agentsoak-ui``): the loadtests.ui.session.WebSession
 
 
 _STATES: dict[int, RunState] = {}
@@ -52,9 +53,11 @@ def state_for(environment: Any) -> RunState:
     if state is None:
         opts = environment.parsed_options
         run_dir = getattr(opts, "agentsoak_run_dir", None)
-        if run_dir:
+        if getattr(opts, "agentsoak_ui", False):
+            sink: EventSink = SwitchSink()  # each swarm's run gets its ledger at test_start (loadtests.ui)
+        elif run_dir:
             role = "master" if runner_kind(environment) == "MasterRunner" else "locust"
-            sink: EventSink = LedgerWriter(ledger_path(os.path.join(run_dir, "ledger"), role))
+            sink = LedgerWriter(ledger_path(os.path.join(run_dir, "ledger"), role))
         else:
             sink = RecentSink()  # bounded: a web-UI session can run for days
         path = getattr(opts, "agentsoak_profile", None)

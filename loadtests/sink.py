@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from reports.ledger.schema import Event
 
-__all__ = ["RECENT_EVENTS", "EventSink", "MemorySink", "RecentSink"]
+__all__ = ["RECENT_EVENTS", "EventSink", "MemorySink", "RecentSink", "SwitchSink"]
 
 #: How many events a :class:`RecentSink` keeps by default (a few MB at most).
 RECENT_EVENTS = 10_000
@@ -76,3 +76,45 @@ class RecentSink:
         """How many events were written, kept or not."""
         with self._lock:
             return sum(self.counts.values())
+
+
+class SwitchSink:
+    """A stable sink whose target changes: the web UI's swarms each write their own run's ledger.
+
+    ``switch(target)`` closes the previous target (a ``LedgerWriter``: its frame is ended) and sends
+    what follows to ``target`` (None: nowhere). Every event also goes to each of ``taps`` (the live
+    gauges), whatever the target.
+    """
+
+    def __init__(self) -> None:
+        self._target: Any = None
+        self.taps: list[EventSink] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event, /) -> None:
+        target = self._target
+        if target is not None:
+            target(event)
+        for tap in self.taps:
+            tap(event)
+
+    write = __call__
+
+    @property
+    def target(self) -> Any:
+        return self._target
+
+    def switch(self, target: Any) -> None:
+        with self._lock:
+            old, self._target = self._target, target
+        close = getattr(old, "close", None)
+        if close is not None:
+            close()
+
+    def flush(self) -> None:
+        flush = getattr(self._target, "flush", None)
+        if flush is not None:
+            flush()
+
+    def close(self) -> None:
+        self.switch(None)

@@ -24,7 +24,7 @@ from loadtests.profile.fields import (
     text,
 )
 
-__all__ = ["TOXIC_ATTRIBUTES", "fault_to_dict", "read_faults"]
+__all__ = ["TOXIC_ATTRIBUTES", "fault_to_dict", "read_fault_entry", "read_faults"]
 
 #: Attribute names (all JSON integers) per toxic type, with their units.
 TOXIC_ATTRIBUTES: dict[str, dict[str, str]] = {
@@ -79,6 +79,16 @@ def read_faults(
         specs.append(spec)
     _check_overlaps(specs, items, at, duration_s)
     return tuple(specs)
+
+
+def read_fault_entry(raw: Any, *, proxy_kind: str, target_kind: str, source: str = "<form>") -> FaultSpec:
+    """One fault entry given outside a profile (the web UI's Faults tab), checked by the same rules
+    as a ``faults:`` item; ``at`` defaults to 0 (now). Raises ``ProfileError`` naming ``source`` and the key."""
+    from loadtests.profile.fields import Origin
+
+    if isinstance(raw, dict) and "at" not in raw:
+        raw = {**raw, "at": 0}
+    return _read_fault(raw, At(Origin(source, {})), 0, proxy_kind=proxy_kind, target_kind=target_kind)
 
 
 def _read_fault(raw: Any, at: At, index: int, *, proxy_kind: str, target_kind: str) -> FaultSpec:

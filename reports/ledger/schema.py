@@ -287,6 +287,7 @@ class FaultApply(Event, frozen=True, kw_only=True, tag="fault_apply"):
     attributes: dict[str, Any]
     call_ms: float | None = None  # how long the backend call took
     affected: int | None = None  # the server's count, for protocol faults
+    manual: bool = False  # added by hand from the web UI's Faults tab (``agentsoak ui``), not the timeline
 
 
 class FaultRemove(Event, frozen=True, kw_only=True, tag="fault_remove"):
@@ -294,6 +295,7 @@ class FaultRemove(Event, frozen=True, kw_only=True, tag="fault_remove"):
 
     fault: str
     type: str
+    manual: bool = False  # removed by hand, or the removal of a fault added by hand
 
 
 class FaultError(Event, frozen=True, kw_only=True, tag="fault_error"):
@@ -302,6 +304,7 @@ class FaultError(Event, frozen=True, kw_only=True, tag="fault_error"):
     fault: str
     type: str
     error: str
+    manual: bool = False  # an action from the web UI's Faults tab
 
 
 # agents (every Locust process)

@@ -21,7 +21,7 @@ from reports.summary.model import (
     RunSummary,
     Second,
 )
-from reports.summary.summarize import summarize
+from reports.summary.summarize import Summarizer, summarize
 
 __all__ = ["FAULT_ATTRIBUTION_TAIL_S", "CloseKey", "Dist", "Disconnect", "FaultWindow", "Finding", "Integrity",
-           "RecoveryCounts", "RunInfo", "RunSummary", "Second", "summarize"]
+           "RecoveryCounts", "RunInfo", "RunSummary", "Second", "Summarizer", "summarize"]

@@ -24,7 +24,7 @@ from reports.summary.run import RunFrame
 from reports.summary.timeline import Timeline
 from reports.summary.turns import Turns
 
-__all__ = ["summarize"]
+__all__ = ["Summarizer", "summarize"]
 
 
 def summarize(events: Iterable[ev.Event | UnknownEvent]) -> RunSummary:
@@ -34,6 +34,20 @@ def summarize(events: Iterable[ev.Event | UnknownEvent]) -> RunSummary:
     for e in events:
         feed(e)
     return acc.finish()
+
+
+class Summarizer:
+    """``summarize`` fed one event at a time, with a ``RunSummary`` of what came so far at any moment
+    (the web UI's live gauges: the same logic as the report, so both agree)."""
+
+    def __init__(self) -> None:
+        self._pass = _Pass()
+
+    def feed(self, e: ev.Event | UnknownEvent) -> None:
+        self._pass.feed(e)
+
+    def summary(self) -> RunSummary:
+        return self._pass.finish()
 
 
 class _Pass:
