@@ -138,10 +138,10 @@ function Actions({ info, act }) {
         <Stack alignItems='center' direction='row' gap={1}>
           <Typography>Profile's fault timeline: {info.timeline ? 'playing' : 'stopped'}</Typography>
           <Button data-testid='timeline-start' disabled={info.timeline} onClick={() => act('/agentsoak/faults/timeline', { start: true })}>
-            Start
+            Start timeline
           </Button>
           <Button data-testid='timeline-stop' disabled={!info.timeline} onClick={() => act('/agentsoak/faults/timeline', { start: false })}>
-            Stop
+            Stop timeline
           </Button>
         </Stack>
       </Stack>
