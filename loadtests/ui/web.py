@@ -14,19 +14,29 @@ Bad input answers 400 with ``{"error": ...}``: the profile loader's own message.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from flask import Flask, abort, jsonify, request, send_from_directory
 
-from .controls import ControlError
-
-if TYPE_CHECKING:
-    from .session import WebSession
+from .controls import ControlError, FaultControls
+from .gauges import LiveGauges
 
 __all__ = ["REPORT_FILES", "register"]
 
 REPORT_FILES = frozenset({"report.html", "report.md", "report.json", "junit.xml", "run.json",
                           "profile.resolved.yaml"})
+
+
+class WebSession(Protocol):
+    """What the routes read of :class:`loadtests.ui.session.WebSession`."""
+
+    gauges: LiveGauges
+    controls: FaultControls
+    runs: list[dict[str, Any]]
+    base: Path
+
+    def status(self) -> dict[str, Any]: ...
 
 
 def register(app: Flask, session: WebSession) -> None:

@@ -55,3 +55,15 @@ def test_locust_processes_meet_their_own_master_on_loopback(tmp_path: Path) -> N
     assert first["--master-bind-port"] == first["--master-port"] != "5557"  # the kernel's pick of a free port
     one = run._locust_command(load_profile(resolve_profile("smoke")), tmp_path, "ws://127.0.0.1:1/", None, None)
     assert not opts(one)  # one process: no master at all
+
+
+def test_the_web_ui_mode_runs_locusts_page_with_the_profiles_defaults(tmp_path: Path) -> None:
+    """``agentsoak ui``: the same command but Locust's web UI (no --headless, no CSV/HTML of its own: each
+    swarm's run is made by the master), the form's -u/-r/-t from the profile's load."""
+    profile = load_profile(resolve_profile("smoke"), ["load.users=7", "load.duration=20s"])
+    web = run.WebOptions(host="127.0.0.1", port=18089, build_path="/x/static")
+    cmd = run._locust_command(profile, tmp_path, "ws://127.0.0.1:1/", None, None, web)
+    assert "--headless" not in cmd and "--csv" not in cmd and "--agentsoak-ui" in cmd
+    flags = {flag: cmd[i + 1] for i, flag in enumerate(cmd[:-1]) if flag.startswith("-")}
+    assert flags["--web-host"] == "127.0.0.1" and flags["--web-port"] == "18089"
+    assert flags["-u"] == "7" and flags["-t"] == "20s" and flags["--build-path"] == "/x/static"

@@ -11,6 +11,7 @@ agents reconnecting.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -41,6 +42,11 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 
+def _json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
 def _up(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
@@ -63,6 +69,9 @@ def ui(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
         wait_until(lambda: proc.poll() is not None or _up(base + "/agentsoak/gauges"), 60,
                    interval=0.2, message="the web UI answers")
         assert proc.poll() is None, (out / "ui.log").read_text()
+        if request.param > 1:  # Locust's master starts a swarm only on the workers connected by then
+            wait_until(lambda: _json(base + "/worker-count").get("worker_count") == request.param, 60,
+                       interval=0.2, message="every worker connected")
         yield base, out
     finally:
         if proc.poll() is None:
