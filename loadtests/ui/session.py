@@ -228,7 +228,7 @@ class WebSession:
             report = orjson.loads((run_dir / "report.json").read_bytes())
             outcome["verdict"] = report.get("verdict")
             outcome["failed"] = [{"name": c.get("name"), "detail": c.get("detail")}
-                                 for c in report.get("checks", []) if c.get("verdict") == "FAIL"]
+                                 for c in report.get("checks", []) if str(c.get("verdict")).upper() == "FAIL"]
             if proc.returncode not in (0, 1):
                 outcome["error"] = proc.stdout.decode(errors="replace")[-2000:]
         except Exception as exc:  # noqa: BLE001 - shown on the page
