@@ -93,7 +93,7 @@ function Runs({ runs }) {
 }
 
 export default function AgentsTab() {
-  const [g, error] = usePoll('/agentsoak/gauges', 1000);
+  const [g, error] = usePoll('/agentsoak/gauges', 500);
   if (error) return <Alert severity='error'>{error}</Alert>;
   if (!g) return <Typography>Loading…</Typography>;
   const modes = g.recovery_modes || {};

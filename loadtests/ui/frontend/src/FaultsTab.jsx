@@ -200,6 +200,19 @@ function Proxies({ info, act, setEditing }) {
   );
 }
 
+// The agents at a glance while pulling plugs (the Agents tab has the rest).
+function AgentStrip() {
+  const [g] = usePoll('/agentsoak/gauges', 250);
+  if (!g) return null;
+  return (
+    <Typography data-testid='agent-strip' variant='body1'>
+      Agents connected <b data-testid='strip-connected'>{g.agents.connected}</b> · reconnecting{' '}
+      <b data-testid='strip-reconnecting'>{g.agents.reconnecting}</b> · gave up{' '}
+      <b data-testid='strip-gave-up'>{g.agents.gave_up}</b> · reconnects {g.reconnects}
+    </Typography>
+  );
+}
+
 export default function FaultsTab() {
   const [info, error] = usePoll('/agentsoak/faults', 1000);
   const [message, setMessage] = useState(null);
@@ -213,6 +226,7 @@ export default function FaultsTab() {
   return (
     <Box sx={{ p: 2 }}>
       <Stack spacing={2}>
+        <AgentStrip />
         {!info.running && <Alert severity='info'>Start a swarm: every fault added here is recorded in its run.</Alert>}
         {message && (
           <Alert data-testid='fault-message' onClose={() => setMessage(null)} severity={message.severity}>
