@@ -80,6 +80,8 @@ class Sink:
             fields.pop(key, None)
         if fields.get("affected", 0) is None:  # only protocol faults report it
             del fields["affected"]
+        if fields.get("manual") is False:  # only the web UI's actions are manual (tested in test_apply_now_*)
+            del fields["manual"]
         self.events.append((self.clock(), event.kind, fields))
 
     def kinds(self) -> list[tuple[float, str, str]]:
@@ -386,3 +388,37 @@ def test_the_standing_fault_types_are_fault_kinds_or_toxic_types():
 
     assert STANDING_FAULT_TYPES <= (set(FAULT_KINDS) | set(TOXICS)), STANDING_FAULT_TYPES
     assert not STANDING_FAULT_TYPES & INSTANT_KINDS
+
+
+def test_apply_now_records_a_manual_fault_and_ends_a_timed_one_after_its_duration() -> None:
+    """The web UI's actions: applied at once, recorded like a window with ``manual``, a timed one removed
+    after its duration (``stop`` removes what is left, still as manual)."""
+    from reports.ledger import schema as ev
+
+    class Toxics:
+        def __init__(self) -> None:
+            self.live: set[str] = set()
+
+        def add_toxic(self, proxy, type, *, name=None, stream="downstream", toxicity=1.0, attributes=None):
+            self.live.add(name)
+            return {}
+
+        def remove_toxic(self, proxy, name):
+            self.live.discard(name)
+
+        def set_enabled(self, name, enabled):
+            return {}
+
+    toxics, events = Toxics(), []
+    sched = FaultSchedule((), toxics=toxics, admin=None, proxy_name="p", sink=events.append)
+    sched.t0 = time.monotonic()
+    timed = FaultSpec(name="a", kind="toxic", at_s=0, duration_s=0.05, type="latency", attributes={"latency": 1})
+    standing = FaultSpec(name="b", kind="toxic", at_s=0, type="latency", attributes={"latency": 1})
+    assert sched.apply_now(timed, "a#m1") and sched.apply_now(standing, "b#m2")
+    wait_until(lambda: "a_m1" not in toxics.live, 5, message="the timed toxic removed")
+    sched.stop()
+    assert not toxics.live
+    assert [(e.kind, e.fault, e.manual) for e in events] == [
+        ("fault_apply", "a#m1", True), ("fault_apply", "b#m2", True),
+        ("fault_remove", "a#m1", True), ("fault_remove", "b#m2", True)]
+    assert [e.duration_s for e in events if isinstance(e, ev.FaultApply)] == [0.05, 0.0]
