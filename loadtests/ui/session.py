@@ -14,7 +14,7 @@
 - ``quitting`` (:meth:`WebSession.quit`): waits for the last verification.
 
 The live gauges get every event: the master's own through its sink, each worker's through Locust's
-worker->master messages (``agentsoak_events``, batched about once a second). Faults act from the
+worker->master messages (``agentsoak_events``, batched four times a second). Faults act from the
 master only (:mod:`loadtests.ui.controls`).
 """
 
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 #: the worker->master message carrying a worker's ledger lines for the live gauges
 EVENTS_MESSAGE = "agentsoak_events"
 #: how often a worker sends what it wrote
-FORWARD_EVERY_S = 1.0
+FORWARD_EVERY_S = 0.25
 _FORWARD_MAX = 5_000  # lines per message at most; the rest goes with the next one
 _CLOSED_WAIT_S = 15.0  # how long the verification waits for the workers' ledger files to be closed
 _REPORT_TIMEOUT_S = 300.0
