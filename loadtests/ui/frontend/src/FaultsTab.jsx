@@ -92,7 +92,7 @@ function Actions({ info, act }) {
   const [code, setCode] = useState(1006);
   const [down, setDown] = useState('5s');
   const [share, setShare] = useState('1');
-  const [status, setStatus] = useState(503);
+  const [status, setStatus] = useState(429);
   const [window_, setWindow] = useState('5s');
   const [limitShare, setLimitShare] = useState('0.5');
   const protocol = info.can && info.can.protocol;
