@@ -45,6 +45,8 @@ class Thresholds:
     max_lost_turns: int | None = 0
     #: turns started after a transport fallback that were lost or completed twice
     max_fallback_turn_failures: int | None = 0
+    #: agents that must have fallen back to another transport (a profile that forces a fallback)
+    min_fallback_agents: int | None = None
     max_duplicated_turns: int | None = 0
 
     # Recovery in time, per fault window.

@@ -265,6 +265,12 @@ def verify(summary: RunSummary, thresholds: Thresholds,
         f"{it.fallback_duplicated.count} duplicated; completed turns by transport: "
         + (", ".join(f"{k} {v}" for k, v in summary.transports.items()) or "-"),
         nothing="no transport fallback"), _turn_focus(it.fallback_lost, it.fallback_duplicated)))
+    if th.min_fallback_agents is None:
+        add(Check("transport.fallbacks", SKIP, len(per_agent), None, "agents", (), "disabled (no limit)"))
+    else:
+        add(Check("transport.fallbacks", PASS if len(per_agent) >= th.min_fallback_agents else FAIL,
+                  len(per_agent), th.min_fallback_agents, "agents (at least)", (),
+                  f"{len(per_agent)} agents fell back: " + (", ".join(list(per_agent)[:5]) or "none")))
     done = summary.completed_turns
     if th.min_completed_turns is None:
         add(Check("turns.completed", SKIP, done, None, "turns", (), "disabled (no limit)"))
