@@ -10,6 +10,12 @@ client's port, and the client's port is not stable between runs either.)
 The toxicity draw of a toxic is then a pure function of (seed, proxy, ordinal, direction, toxic
 name), and each direction's stream for jitter and slices is seeded from (seed, proxy, ordinal,
 direction). Without a seed everything is drawn fresh.
+
+A connection that names itself (an agent's ``X-Agentsoak-Conn`` header, :mod:`faults.identity`)
+is keyed by that client id instead of its ordinal: ``agent-0007/c3`` draws the same whether 30
+agents or only agent 7 run, which is what an exact replay of some agents needs. The proxy reads
+the id from the connection's first bytes, before any byte has passed a toxic, and draws again
+(:meth:`faults.link.Connection.identify`). :func:`toxic_hit` is that draw, for readers of a ledger.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import hashlib
 import itertools
 import os
 import random
+import struct
 from dataclasses import dataclass
 
-__all__ = ["ConnectionKey", "LocalOrdinals", "SharedOrdinals"]
+__all__ = ["ConnectionKey", "LocalOrdinals", "SharedOrdinals", "toxic_hit"]
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,11 @@ class ConnectionKey:
     seed: int | None
     proxy: str
     ordinal: int
+    client: str | None = None  # the client id the connection named itself by; it replaces the ordinal
 
     def _text(self, *parts: str) -> str:
-        return "/".join([str(self.seed), self.proxy, str(self.ordinal), *parts])
+        who = str(self.ordinal) if self.client is None else f"client={self.client}"
+        return "/".join([str(self.seed), self.proxy, who, *parts])
 
     def rng(self, direction: str) -> random.Random:
         """The stream a link's toxics use (latency jitter, slicer cuts)."""
@@ -45,6 +54,14 @@ class ConnectionKey:
             return random.random()
         digest = hashlib.blake2b(self._text(direction, toxic).encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2**64
+
+
+def toxic_hit(seed: int, proxy: str, client: str, direction: str, toxic: str, toxicity: float) -> bool:
+    """Whether toxic ``toxic`` (its name in the proxy) is active on the connection of ``client``: the
+    embedded proxy's own rule (``draw < toxicity``, :class:`faults.link.Slot`), with the toxicity as
+    the proxy keeps it (a float32, as Toxiproxy's API decodes it)."""
+    kept = struct.unpack("f", struct.pack("f", float(toxicity)))[0]
+    return ConnectionKey(seed, proxy, -1, client).draw(direction, toxic) < kept
 
 
 class LocalOrdinals:

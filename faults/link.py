@@ -6,6 +6,12 @@ this connection's state for it and one uniform draw ``u`` made when the toxic at
 is active while ``u < toxicity``. Toxicity is applied here, once, and nowhere else (ours, spec §7:
 the draw is kept across updates; updating ``toxicity`` re-compares the same ``u``).
 
+A connection is first keyed by its accept ordinal. Its first bytes from the client are read for the
+client id an agent names itself by (``X-Agentsoak-Conn``, :mod:`faults.identity`); with one, the
+connection is keyed by that id and every slot draws again, before those bytes enter a toxic (so no
+byte ever went through a draw that is then replaced). Only a toxic's timer armed at attach (the
+``timeout`` toxic's) restarts at that moment.
+
 With no active slot and nothing queued, bytes are written straight through (the fast path).
 Otherwise each read is stamped and queued, and one task per link runs chunks through the active
 slots in order. Interrupting a link (an API change) releases the chunk in flight at once.
@@ -14,18 +20,33 @@ slots in order. Interrupting a link (an API change) releases the chunk in flight
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import random
 import socket
 import struct
+import sys
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from .draws import ConnectionKey
+from .identity import client_from_head
 from .installed import Installed
 from .toxics import Chunk
 
-__all__ = ["Connection", "ConnectionOwner", "Link", "Side"]
+__all__ = ["Connection", "ConnectionOwner", "Link", "Side", "log_connections"]
+
+log = logging.getLogger("agentsoak.proxy")
+
+
+def log_connections() -> None:
+    """Log, to stderr (a run's ``logs/proxy.log``), each connection that names its client
+    (:mod:`faults.identity`) and the toxics on it; connections without a client id are not logged."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+
 
 MAX_QUEUE = 1024  # chunks buffered per link before reading pauses (Toxiproxy's latency buffer)
 _LINGER_0 = struct.pack("ii", 1, 0)
@@ -49,6 +70,8 @@ class Side(asyncio.Protocol):
             transport.pause_reading()  # type: ignore[attr-defined]  # until the upstream dial is done
 
     def data_received(self, data: bytes) -> None:
+        if not self.conn.identified:
+            self.conn.identify(data if self.role == "client" else b"")
         self.conn.out_of(self).feed(data)
 
     def eof_received(self) -> bool:
@@ -140,6 +163,8 @@ class Link:
         if slot.active:
             self._active += 1
             entry.toxic.attach(slot.state, self)
+            if self.conn.key.client is not None:
+                log.info("%s: toxic %s (%s) on", self.conn.key.client, entry.name, self.direction)
 
     def update(self, entry: Installed) -> None:
         for slot in self.slots:
@@ -164,6 +189,27 @@ class Link:
                 self.interrupt()
                 if entry.toxic.close_on_remove:
                     self.conn.close()
+
+    def redraw(self) -> None:
+        """Draw every slot again with the connection's (new) key; no byte has passed the chain yet."""
+        self.rng = self.conn.key.rng(self.direction)
+        for slot in self.slots:
+            entry = slot.entry
+            was = slot.active
+            slot.u = self.conn.key.draw(self.direction, entry.name)
+            slot.active = slot.u < entry.toxicity
+            self._active += slot.active - was
+            if was and not slot.active:
+                entry.toxic.detach(slot.state, self)
+            elif slot.active and not was:
+                entry.toxic.attach(slot.state, self)
+            elif slot.active:  # restart what attach armed, as for a fresh attach
+                entry.toxic.detach(slot.state, self)
+                slot.state = entry.toxic.new_state()
+                entry.toxic.attach(slot.state, self)
+
+    def active_toxics(self) -> list[str]:
+        return [slot.entry.name for slot in self.slots if slot.active]
 
     def detach_all(self) -> None:
         for slot in self.slots:
@@ -272,6 +318,7 @@ class Connection:
     def __init__(self, owner: ConnectionOwner, toxics: list[Installed], key: ConnectionKey) -> None:
         self.owner = owner  # told when the connection ends
         self.key = key  # who it is: every draw of its links derives from this
+        self.identified = False  # its first bytes were read for a client id
         self.closed = False
         self.client = Side(self, "client")
         self.server = Side(self, "server")
@@ -283,6 +330,21 @@ class Connection:
 
     def link(self, direction: str) -> Link:
         return self.upstream if direction == "upstream" else self.downstream
+
+    def identify(self, first: bytes) -> None:
+        """Key the connection by the client id in its first bytes from the client, if they carry one
+        (``first`` is empty when the server spoke first: the ordinal key stays)."""
+        self.identified = True
+        client = client_from_head(first) if first else None
+        if client is None:
+            return
+        self.key = dataclasses.replace(self.key, client=client)
+        for link in (self.upstream, self.downstream):
+            link.redraw()
+        on = [f"{name} ({link.direction})" for link in (self.upstream, self.downstream)
+              for name in link.active_toxics()]
+        log.info("%s: connection #%d of proxy %s; toxics on: %s", client, self.key.ordinal, self.key.proxy,
+                 ", ".join(on) or "none")
 
     def out_of(self, side: Side) -> Link:
         return self.upstream if side is self.client else self.downstream

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from reports.ledger import schema as ev
 
 __all__ = [
+    "AIMED_KINDS",
     "FAULT_KINDS",
     "AdminBackend",
     "INSTANT_KINDS",
@@ -47,6 +48,8 @@ FAULT_KINDS = ("toxic", "down", "close", "limit", "evict", "wipe_store", "stall"
 PROTOCOL_KINDS = frozenset({"close", "limit", "evict", "wipe_store", "stall", "refuse", "wrong_state"})
 #: Faults that happen at one instant; their removal is recorded right after the apply.
 INSTANT_KINDS = frozenset({"close", "limit", "evict", "wipe_store"})
+#: Protocol faults that pick connections, and so can be aimed at given agents (``FaultSpec.agents``).
+AIMED_KINDS = frozenset({"close", "limit", "evict", "wrong_state"})
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ class FaultSpec:
     retry_after_s: float | None = None
     # kind: wrong_state (chained turns of ``share`` of the live connections served from another state)
     turns: int | None = None  # end after this many turns served wrong; None: until the window ends
+    # kinds close, limit, evict, wrong_state: aim at the connections of these agents only (ids such as
+    # ``agent-0007``, as their connections name them: faults.identity); None: any connection
+    agents: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -87,6 +93,8 @@ class FaultSpec:
             raise ValueError("a toxic fault needs a toxic type")
         if self.every_s is not None and self.every_s <= 0:
             raise ValueError("every_s must be > 0")
+        if self.agents is not None and self.kind not in AIMED_KINDS:
+            raise ValueError(f"a {self.kind} fault cannot be aimed at agents")
 
     @property
     def ledger_type(self) -> str:
@@ -102,15 +110,16 @@ class FaultSpec:
         """The ``attributes`` recorded with ``fault_apply``."""
         if self.kind == "toxic":
             return {**self.attributes, "stream": self.stream, "toxicity": self.effective_toxicity}
+        aimed = {} if self.agents is None else {"agents": list(self.agents)}
         if self.kind == "close":
-            return {"code": self.code}
+            return {"code": self.code, **aimed}
         if self.kind == "stall":
             return {"where": self.where, "ms": self.ms}
         if self.kind == "refuse":
             return {"status": self.status, "retry_after_s": self.retry_after_s}
         if self.kind == "wrong_state":
-            return {"turns": self.turns}
-        return {}
+            return {"turns": self.turns, **aimed}
+        return aimed
 
 
 @dataclass(frozen=True)
@@ -185,9 +194,9 @@ class ToxicBackend(Protocol):
 class AdminBackend(Protocol):
     """What the schedule needs from ``faults.server_admin.ServerAdmin``."""
 
-    def close(self, code: int, share: float = 1.0) -> dict[str, Any]: ...
-    def limit(self, share: float = 1.0) -> dict[str, Any]: ...
-    def evict(self, share: float = 1.0) -> dict[str, Any]: ...
+    def close(self, code: int, share: float = 1.0, agents: Sequence[str] | None = None) -> dict[str, Any]: ...
+    def limit(self, share: float = 1.0, agents: Sequence[str] | None = None) -> dict[str, Any]: ...
+    def evict(self, share: float = 1.0, agents: Sequence[str] | None = None) -> dict[str, Any]: ...
     def wipe_store(self) -> dict[str, Any]: ...
     def stall(self, where: str, ms: int, share: float = 1.0) -> dict[str, Any]: ...
     def clear_stall(self) -> dict[str, Any]: ...
@@ -195,7 +204,9 @@ class AdminBackend(Protocol):
         self, status: int, retry_after_s: float | None = None, share: float = 1.0
     ) -> dict[str, Any]: ...
     def clear_refuse(self) -> dict[str, Any]: ...
-    def wrong_state(self, share: float = 1.0, turns: int | None = None) -> dict[str, Any]: ...
+    def wrong_state(
+        self, share: float = 1.0, turns: int | None = None, agents: Sequence[str] | None = None
+    ) -> dict[str, Any]: ...
     def clear_wrong_state(self) -> dict[str, Any]: ...
 
 
@@ -217,7 +228,7 @@ class FaultSchedule:
     A failing apply or removal records ``fault_error`` and the schedule carries on. ``fault_apply``
     and ``fault_remove`` carry ``t``/``mono`` taken just before the backend call (so effects follow
     them in the ledger); ``fault_apply`` adds ``call_ms`` (how long the call took) and, for protocol
-    faults, ``affected`` (the server's count).
+    faults, ``affected`` (the server's count) and ``hit`` (the client ids of the connections it picked).
     """
 
     def __init__(
@@ -363,6 +374,7 @@ class FaultSchedule:
             return False
         duration = 0.0 if w.end_s is None else w.end_s - w.start_s  # planned; 0 for instant faults
         affected = reply.get("affected") if isinstance(reply, dict) else None
+        clients = reply.get("clients") if isinstance(reply, dict) else None
         self._record(ev.FaultApply(
             t=t,
             mono=mono,
@@ -375,6 +387,7 @@ class FaultSchedule:
             call_ms=round((time.monotonic() - mono) * 1000, 3),
             affected=affected if type(affected) is int else None,
             manual=manual,
+            hit=[c for c in clients if isinstance(c, str)] if isinstance(clients, list) else None,
         ))
         if spec.kind in INSTANT_KINDS:
             self._record(ev.FaultRemove(fault=w.fault, type=spec.ledger_type, manual=manual))
@@ -417,13 +430,15 @@ class FaultSchedule:
         if s.kind == "down":
             return self._need_toxics().set_enabled(self._proxy, False)
         admin = self._need_admin()
+        # unaimed calls keep their old shape, so any AdminBackend of before still plays them
+        aim = {} if s.agents is None else {"agents": s.agents}
         if s.kind == "close":
             assert s.code is not None
-            return admin.close(s.code, s.share)
+            return admin.close(s.code, s.share, **aim)
         if s.kind == "limit":
-            return admin.limit(s.share)
+            return admin.limit(s.share, **aim)
         if s.kind == "evict":
-            return admin.evict(s.share)
+            return admin.evict(s.share, **aim)
         if s.kind == "wipe_store":
             return admin.wipe_store()
         if s.kind == "stall":
@@ -433,7 +448,7 @@ class FaultSchedule:
             assert s.status is not None
             return admin.refuse(s.status, s.retry_after_s, s.share)
         if s.kind == "wrong_state":
-            return admin.wrong_state(s.share, s.turns)
+            return admin.wrong_state(s.share, s.turns, **aim)
         raise ValueError(f"unknown fault kind {s.kind!r}")  # pragma: no cover - FaultSpec checks kind
 
     def _do_remove(self, w: FaultWindow) -> None:

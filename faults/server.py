@@ -19,6 +19,7 @@ from aiohttp import web
 from .api import VERSION, make_app
 from .decode import parse_body
 from .errors import ApiError
+from .link import log_connections
 from .plane import LocalPlane, ShardedPlane, raise_nofile
 from .state import Collection
 
@@ -53,6 +54,8 @@ async def run(host: str = "127.0.0.1", port: int = 8474, *, config: str | None =
 
 def main(args: Any) -> int:
     """Entry for ``agentsoak proxy`` / ``python -m faults``."""
+
+    log_connections()
 
     def ready(url: str, _: Collection) -> None:
         print(f"{READY}{url[len('http://'):]}", flush=True)

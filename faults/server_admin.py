@@ -15,6 +15,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,10 +62,19 @@ def _share(share: float) -> float:
     return float(share)
 
 
-def close_request(code: int, share: float = 1.0) -> AdminRequest:
+def _aimed(body: dict[str, Any], agents: Sequence[str] | None) -> dict[str, Any]:
+    """``body`` aimed at the connections of ``agents`` only (None: at every connection)."""
+    if agents is None:
+        return body
+    if isinstance(agents, str) or not all(isinstance(a, str) and a for a in agents):
+        raise ServerAdminError(f"agents must be a list of agent ids, got {agents!r}")
+    return {**body, "agents": list(agents)}
+
+
+def close_request(code: int, share: float = 1.0, agents: Sequence[str] | None = None) -> AdminRequest:
     if code not in CLOSE_CODES or isinstance(code, bool):
         raise ServerAdminError(f"close code must be one of {sorted(CLOSE_CODES)}, got {code!r}")
-    return AdminRequest("POST", "/admin/close", {"code": int(code), "share": _share(share)})
+    return AdminRequest("POST", "/admin/close", _aimed({"code": int(code), "share": _share(share)}, agents))
 
 
 def stall_request(where: str, ms: int, share: float = 1.0) -> AdminRequest:
@@ -90,8 +100,9 @@ def refuse_request(status: int, retry_after_s: float | None = None, share: float
     return AdminRequest("POST", "/admin/refuse", body)
 
 
-def wrong_state_request(share: float = 1.0, turns: int | None = None) -> AdminRequest:
-    body: dict[str, Any] = {"share": _share(share)}
+def wrong_state_request(share: float = 1.0, turns: int | None = None,
+                        agents: Sequence[str] | None = None) -> AdminRequest:
+    body: dict[str, Any] = _aimed({"share": _share(share)}, agents)
     if turns is not None:
         if isinstance(turns, bool) or not isinstance(turns, int) or turns < 1:
             raise ServerAdminError(f"wrong_state turns must be an integer >= 1, got {turns!r}")
@@ -137,17 +148,18 @@ class ServerAdmin:
         # Never route loopback calls through an http_proxy from the environment.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def close(self, code: int, share: float = 1.0) -> dict[str, Any]:
-        """Close ``share`` of live sockets with ``code`` (1006: TCP drop, no Close frame)."""
-        return self.call(close_request(code, share))
+    def close(self, code: int, share: float = 1.0, agents: Sequence[str] | None = None) -> dict[str, Any]:
+        """Close ``share`` of live sockets (of ``agents`` only, when given) with ``code`` (1006: TCP
+        drop, no Close frame). The reply's ``clients`` are the client ids of the sockets hit."""
+        return self.call(close_request(code, share, agents))
 
-    def limit(self, share: float = 1.0) -> dict[str, Any]:
-        """Send the connection-limit error now to ``share`` of live sockets."""
-        return self.call(AdminRequest("POST", "/admin/limit", {"share": _share(share)}))
+    def limit(self, share: float = 1.0, agents: Sequence[str] | None = None) -> dict[str, Any]:
+        """Send the connection-limit error now to ``share`` of live sockets (of ``agents`` only)."""
+        return self.call(AdminRequest("POST", "/admin/limit", _aimed({"share": _share(share)}, agents)))
 
-    def evict(self, share: float = 1.0) -> dict[str, Any]:
-        """Empty the connection-local cache of ``share`` of live sockets."""
-        return self.call(AdminRequest("POST", "/admin/evict", {"share": _share(share)}))
+    def evict(self, share: float = 1.0, agents: Sequence[str] | None = None) -> dict[str, Any]:
+        """Empty the connection-local cache of ``share`` of live sockets (of ``agents`` only)."""
+        return self.call(AdminRequest("POST", "/admin/evict", _aimed({"share": _share(share)}, agents)))
 
     def wipe_store(self) -> dict[str, Any]:
         """Empty the server-wide response store."""
@@ -167,11 +179,12 @@ class ServerAdmin:
     def clear_refuse(self) -> dict[str, Any]:
         return self.call(AdminRequest("DELETE", "/admin/refuse"))
 
-    def wrong_state(self, share: float = 1.0, turns: int | None = None) -> dict[str, Any]:
-        """Standing: serve chained turns of ``share`` of the live connections (picked now, seeded) from a
-        state other than the one their ``previous_response_id`` names, at most ``turns`` of them.
-        The reply gains ``affected``: how many connections were picked."""
-        reply = self.call(wrong_state_request(share, turns))
+    def wrong_state(self, share: float = 1.0, turns: int | None = None,
+                    agents: Sequence[str] | None = None) -> dict[str, Any]:
+        """Standing: serve chained turns of ``share`` of the live connections (of ``agents`` only, when
+        given; picked now, seeded) from a state other than the one their ``previous_response_id``
+        names, at most ``turns`` of them. The reply gains ``affected``: how many were picked."""
+        reply = self.call(wrong_state_request(share, turns, agents))
         connections = reply.get("connections")
         return {**reply, "affected": len(connections)} if isinstance(connections, list) else reply
 

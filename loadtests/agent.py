@@ -45,6 +45,7 @@ from typing import Any
 import orjson
 import websocket
 
+from faults.identity import CLIENT_HEADER
 from reports.ledger import schema as ev
 from reports.quantile import nearest_rank
 
@@ -208,7 +209,7 @@ class Agent:
             self.sink(ev.ConnectAttempt(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason)))
             started = time.monotonic()
             try:
-                ws = self._open_socket()
+                ws = self._open_socket(conn_id)
             except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
                 status = getattr(exc, "status_code", None)
                 retries_used = attempt if reason == "reconnect" else attempt - 1
@@ -270,8 +271,9 @@ class Agent:
             self._outage.attempts = attempts
         self._connected.set()
 
-    def _open_socket(self) -> websocket.WebSocket:
-        headers = [f"{k}: {v}" for k, v in self.config.headers]
+    def _open_socket(self, conn_id: str) -> websocket.WebSocket:
+        # the connection names itself: the proxy keys its draws by it, the server records it (faults.identity)
+        headers = [f"{k}: {v}" for k, v in self.config.headers] + [f"{CLIENT_HEADER}: {conn_id}"]
         if self.config.api_key:
             headers.append(f"Authorization: Bearer {self.config.api_key}")
         ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True)
@@ -593,7 +595,7 @@ class Agent:
                 headers["Authorization"] = f"Bearer {cfg.api_key}"
             self._http = HttpClient(cfg.url, headers=headers, connect_timeout=cfg.connect_timeout,
                                     idle_timeout=min(cfg.idle_timeout, cfg.turn_timeout),
-                                    on_connect=self._http_connect)
+                                    on_connect=self._http_connect, agent=self.id)
         return self._http
 
     def _http_connect(self, seq: int, duration_ms: float | None, exc: BaseException | None) -> None:

@@ -18,11 +18,12 @@ Indices are never reused within one Locust run (a second test in the web UI cont
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["agent_name", "install", "next_index"]
+__all__ = ["agent_name", "index_of", "install", "next_index", "spawn_offset_s"]
 
 
 REQUEST = "agentsoak_index_request"
@@ -33,6 +34,24 @@ REPLY_TIMEOUT_S = 30.0
 def agent_name(index: int) -> str:
     """The agent id of global index ``index`` (1-based): ``agent-0001``; wider past 9999."""
     return f"agent-{index:04d}"
+
+
+def index_of(agent: str) -> int | None:
+    """The index of agent id ``agent`` (``agent-0007`` -> 7), or None for anything else."""
+    prefix, _, digits = agent.partition("-")
+    return int(digits) if prefix == "agent" and digits.isdigit() and int(digits) > 0 else None
+
+
+def spawn_offset_s(index: int, spawn_rate: float) -> float:
+    """When Locust starts the user of global ``index`` after the test start, at ``spawn_rate``.
+
+    Locust's dispatcher (``locust/dispatch.py``, ``UsersDispatcher.new_dispatch``) adds
+    ``max(1, floor(spawn_rate))`` users per iteration, iterations that many users / ``spawn_rate``
+    seconds apart. A run of only some agents (``load.agents``) starts each of them at this offset,
+    so it meets the fault timeline as it did in the run of all of them.
+    """
+    per_batch = max(1, math.floor(spawn_rate))
+    return ((index - 1) // per_batch) * per_batch / spawn_rate
 
 
 @dataclass

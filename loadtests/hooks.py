@@ -81,7 +81,9 @@ class AgentsoakHooks:
         state = state_for(environment)
         if state.web is not None:
             state.web.begin()  # this swarm's run directory and ledger
-        state.sink(ev.TestStart(users=getattr(environment.parsed_options, "num_users", None)))
+        start = ev.TestStart(users=getattr(environment.parsed_options, "num_users", None))
+        state.test_start_mono = start.mono
+        state.sink(start)
         if runner_kind(environment) != "WorkerRunner":
             AgentsoakHooks.start_timeline(environment)
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from faults.identity import CLIENT_HEADER
+
 from .protocol import ErrorEvent, error_envelope
 
 __all__ = ["ConnectHook", "HttpClient", "HttpDead", "http_url", "error_from_body"]
@@ -61,13 +63,14 @@ class HttpClient:
     """One agent's kept-alive HTTP connection to ``/v1/responses``."""
 
     def __init__(self, url: str, *, headers: dict[str, str], connect_timeout: float, idle_timeout: float,
-                 on_connect: ConnectHook | None = None) -> None:
+                 on_connect: ConnectHook | None = None, agent: str | None = None) -> None:
         parts = urlsplit(http_url(url))
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if self.https else 80)
         self.path = (parts.path or "/v1/responses") + (f"?{parts.query}" if parts.query else "")
         self.headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **headers}
+        self.agent = agent  # names each connection agent/h<n> (faults.identity), as the ledger does
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
         self.connections = 0
@@ -103,7 +106,9 @@ class HttpClient:
             if self._conn is None:
                 self._conn = self._connect()
             try:
-                self._conn.request("POST", self.path, body=body, headers=self.headers)
+                headers = self.headers if self.agent is None else \
+                    {**self.headers, CLIENT_HEADER: f"{self.agent}/h{self.connections}"}
+                self._conn.request("POST", self.path, body=body, headers=headers)
                 self._resp = self._conn.getresponse()
                 return self._resp
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:

@@ -158,7 +158,8 @@ def run_start_event(profile: Profile, run_id: str, *, users: int | None = None,
     return ev.RunStart(run_id=run_id, profile=profile.name, seed=profile.seed,
                        target=ev.TargetKind(profile.target.kind), digests=profile.target.kind == "embedded",
                        proxy=ev.ProxyKind(profile.proxy.kind),
-                       users=profile.load.users if users is None else users, duration_s=duration,
+                       users=profile.load.running if users is None else users, duration_s=duration,
+                       agents=None if profile.load.agents is None else list(profile.load.agents),
                        reconnect=ev.Backoff(max_retries=backoff.max_retries, base_delay_s=backoff.base_delay_s,
                                             max_delay_s=backoff.max_delay_s, jitter_min=backoff.jitter_min,
                                             jitter_max=backoff.jitter_max, cooldown_s=backoff.cooldown_s),
@@ -299,7 +300,7 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
                     admin_url: str | None, web: WebOptions | None = None) -> list[str]:
     load = profile.load
     if web is None:
-        mode = ["--headless", "-u", str(load.users), "-r", str(load.spawn_rate),
+        mode = ["--headless", "-u", str(load.running), "-r", str(load.spawn_rate),
                 "-t", f"{max(1, round(load.duration_s))}s",
                 "--csv", str(run_dir / "locust" / "stats"), "--html", str(run_dir / "locust" / "report.html"),
                 "--only-summary"]

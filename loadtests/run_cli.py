@@ -131,7 +131,10 @@ def run_and_report(args: argparse.Namespace, stops: StopSignals) -> RunOutcome:
     for warning in late_fault_warnings(profile):
         print(f"agentsoak: {warning}", file=sys.stderr)
     run_dir = make_run_dir(profile, args.output_dir)
-    print(f"agentsoak: running {profile.name} ({profile.load.users} agents, {profile.load.duration_s:.0f}s, "
+    load = profile.load
+    agents = f"{load.users} agents" if load.agents is None else \
+        f"{load.running} of {load.users} agents: {', '.join(map(str, load.agents))}"
+    print(f"agentsoak: running {profile.name} ({agents}, {profile.load.duration_s:.0f}s, "
           f"{len(profile.faults)} fault entries) -> {run_dir}", file=sys.stderr)
     meta = RunMeta.starting_now(target_revision(args.target_revision))
     write_meta(run_dir, meta)  # now, so that a run killed half-way still says what and where it was

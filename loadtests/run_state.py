@@ -37,6 +37,7 @@ class RunState:
     profile: Profile | None
     schedule: FaultSchedule | None = None
     web: Any = None  # ``agentsoak ui`` (``--agentsoak-ui``): the loadtests.ui.session.WebSession
+    test_start_mono: float | None = None  # when this process saw the test start (``time.monotonic()``)
 
 
 _STATES: dict[int, RunState] = {}

@@ -10,7 +10,9 @@ Behaviour knobs are class attributes (Locust's declarative style); a profile set
 
 Each user is agent ``agent-NNNN`` by its global index (:mod:`loadtests.agent_index`), and draws every
 random choice from its own streams keyed by (seed, index, purpose) (:mod:`loadtests.agent_random`), so
-the same seed gives each agent id the same work with one Locust process or many. Once the test is
+the same seed gives each agent id the same work with one Locust process or many. A profile with
+``load.agents`` runs only those indices: the n-th user started takes the n-th listed index and waits
+until the moment that index starts in a run of every agent, so it meets the fault timeline as it did. Once the test is
 stopping (Locust's stop window) no new turn starts; a turn the stop interrupts ends ``stopped``.
 """
 
@@ -26,11 +28,11 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from .agent import Agent, AgentStopped, NoConnection, ReconnectPolicy, StreamRetryPolicy, TransportConfig
-from .agent_index import agent_name, next_index
+from .agent_index import agent_name, next_index, spawn_offset_s
 from .agent_random import AgentRandom, Purpose
 from .profile.model import AgentConfig, IntRange, ThinkTime
 from .protocol import Conversation
-from .run_state import sink_for
+from .run_state import sink_for, state_for
 from .transport_config import DEFAULT_API_KEY_ENV, TRANSPORT_DEFAULTS, TransportPolicy
 from .workload import TOOLS, filler_text
 
@@ -67,6 +69,9 @@ class AgentUser(User):
     full_resend: bool = TRANSPORT_DEFAULTS.full_resend
     stream_retry: StreamRetryPolicy = TRANSPORT_DEFAULTS.stream_retry
     transport: TransportPolicy = TRANSPORT_DEFAULTS.transport  # websocket, http, or a fallback policy
+    # only these global indices run (load.agents), each at its start in a run of all; None: 1, 2, ...
+    agent_indices: tuple[int, ...] | None = None
+    spawn_rate: float | None = None
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -91,13 +96,33 @@ class AgentUser(User):
         )
 
     def claim_index(self) -> None:
-        """Take the next global index; it names the agent and seeds its random streams."""
-        self.index = next_index(self.environment)
+        """Take the next global index; it names the agent and seeds its random streams.
+
+        With ``agent_indices``, the n-th index taken is the n-th listed one (past the list, the
+        count goes on above the highest listed one, so no two users share an index)."""
+        n = next_index(self.environment)
+        chosen = self.agent_indices
+        if chosen is None:
+            self.index = n
+        else:
+            self.index = chosen[n - 1] if n <= len(chosen) else chosen[-1] + n - len(chosen)
         self.agent_id = agent_name(self.index)
         self.rngs = AgentRandom(getattr(self.environment.parsed_options, "seed", None), self.index)
 
+    def wait_for_own_start(self) -> None:
+        """With ``agent_indices``: wait until this index starts in a run of every agent."""
+        if self.agent_indices is None or self.spawn_rate is None or self.index is None:
+            return
+        started = state_for(self.environment).test_start_mono
+        if started is None:
+            return
+        delay = started + spawn_offset_s(self.index, self.spawn_rate) - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)  # gevent's under Locust; the test's stop ends it
+
     def on_start(self) -> None:
         self.claim_index()
+        self.wait_for_own_start()
         self.agent = Agent(self.agent_id, self.transport_config(), sink_for(self.environment), index=self.index,
                            on_request=self._fire, rngs=self.rngs, conversation_factory=self.new_conversation)
         self.agent.start(wait=self.connect_timeout)
@@ -193,6 +218,8 @@ def configure_from_profile(user_class: type, profile: Any) -> None:
     user_class.full_resend = a.recovery.full_resend
     user_class.stream_retry = a.recovery.stream_retry()
     user_class.transport = a.transport
+    user_class.agent_indices = profile.load.agents
+    user_class.spawn_rate = profile.load.spawn_rate
     if profile.target.api_key_env:
         user_class.api_key_env = profile.target.api_key_env
     if issubclass(user_class, CodingAgentUser):

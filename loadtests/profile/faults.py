@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from faults.schedule import FAULT_KINDS, INSTANT_KINDS, PROTOCOL_KINDS, FaultSpec, plan, window_count
+from faults.schedule import (
+    AIMED_KINDS,
+    FAULT_KINDS,
+    INSTANT_KINDS,
+    PROTOCOL_KINDS,
+    FaultSpec,
+    plan,
+    window_count,
+)
 from faults.server_admin import CLOSE_CODES, REFUSE_STATUSES, STALL_WHERE
+from loadtests.agent_index import agent_name, index_of
 from loadtests.profile.caps import MAX_FAULT_WINDOWS
 from loadtests.profile.fields import (
     At,
     Section,
+    agent_indices,
     choice,
     duration,
     integer,
@@ -44,13 +54,13 @@ _COMMON = ("name", "kind", "at", "duration", "every")
 _KIND_KEYS: dict[str, tuple[str, ...]] = {
     "toxic": ("share", "type", "stream", "toxicity", "attributes"),
     "down": (),
-    "close": ("share", "code"),
-    "limit": ("share",),
-    "evict": ("share",),
+    "close": ("share", "code", "agents"),
+    "limit": ("share", "agents"),
+    "evict": ("share", "agents"),
     "wipe_store": (),
     "stall": ("share", "where", "ms", "stall"),
     "refuse": ("share", "status", "retry_after"),
-    "wrong_state": ("share", "turns"),
+    "wrong_state": ("share", "turns", "agents"),
 }
 _EXCLUSIVE = ("down", "stall", "refuse", "wrong_state")  # one standing mode at a time: a removal would end both
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
@@ -149,6 +159,9 @@ def _read_fault(raw: Any, at: At, index: int, *, proxy_kind: str, target_kind: s
         fields.update(status=status, retry_after_s=retry_after)
     elif kind == "wrong_state":
         fields["turns"] = sec.get("turns", optional(integer(1, 1_000_000_000)), None)
+    if kind in AIMED_KINDS:
+        indices = sec.get("agents", optional(agent_indices(empty=True)), None)  # []: nobody
+        fields["agents"] = None if indices is None else tuple(agent_name(i) for i in indices)
     return FaultSpec(**fields)
 
 
@@ -227,4 +240,6 @@ def fault_to_dict(spec: FaultSpec) -> dict[str, Any]:
             out["retry_after"] = spec.retry_after_s
     elif spec.kind == "wrong_state" and spec.turns is not None:
         out["turns"] = spec.turns
+    if spec.agents is not None:
+        out["agents"] = [index_of(a) for a in spec.agents]
     return out

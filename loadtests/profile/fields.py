@@ -277,6 +277,26 @@ def mapping_of(value: Any, at: At) -> LineMap:
     return value
 
 
+def agent_indices(hi: int | None = None, *, empty: bool = False) -> Callable[[Any, At], tuple[int, ...]]:
+    """A list of distinct agent indices (1-based, as in ``agent-0007``), at most ``hi``, non-empty
+    unless ``empty``; returned sorted."""
+    bounds = _bounds_text(1, hi)
+    what = "a list" if empty else "a non-empty list"
+
+    def read(value: Any, at: At) -> tuple[int, ...]:
+        if not isinstance(value, list) or not (value or empty):
+            raise at.error(f"got {_show(value)}", expected=f"{what} of agent indices{bounds}")
+        seen: set[int] = set()
+        for i, item in enumerate(value):
+            index = integer(1, hi)(item, at.child(i, value))
+            if index in seen:
+                raise at.child(i, value).error(f"agent {index} is listed twice", expected="distinct indices")
+            seen.add(index)
+        return tuple(sorted(seen))
+
+    return read
+
+
 def sequence_of(value: Any, at: At) -> list:
     if value is None:
         return LineList()

@@ -68,10 +68,20 @@ class ProxyConfig:
 
 @dataclass(frozen=True)
 class LoadConfig:
+    """The load. ``agents`` runs only those agent indices of the ``users`` (a replay of some agents):
+    each keeps its index, so its id and random streams, and starts when it would have in a run of all
+    ``users`` (``loadtests.agent_index.spawn_offset_s``)."""
+
     users: int = 200
     spawn_rate: float = 50.0
     duration_s: float = 60.0
     processes: int = 1
+    agents: tuple[int, ...] | None = None
+
+    @property
+    def running(self) -> int:
+        """How many agents (Locust users) the run starts."""
+        return self.users if self.agents is None else len(self.agents)
 
 
 #: The keys each think-time distribution takes.
@@ -190,6 +200,7 @@ class Profile:
                 "spawn_rate": self.load.spawn_rate,
                 "duration": self.load.duration_s,
                 "processes": self.load.processes,
+                **({} if self.load.agents is None else {"agents": list(self.load.agents)}),
             },
             "agent": {
                 "turns_per_session": a.turns_per_session,

@@ -11,6 +11,7 @@ from faults.loopback import is_loopback
 from loadtests.profile.fields import (
     At,
     Section,
+    agent_indices,
     boolean,
     choice,
     duration,
@@ -133,17 +134,19 @@ def read_proxy(value: Any, at: At, allow_remote: bool) -> ProxyConfig:
 
 
 def read_load(value: Any, at: At) -> LoadConfig:
-    sec = Section(value, at, ("users", "spawn_rate", "duration", "processes"))
+    sec = Section(value, at, ("users", "spawn_rate", "duration", "processes", "agents"))
     processes = sec.get("processes", integer(-1, 1024), 1)
     if processes == 0:
         raise sec.at_key("processes").error(
             "0 is not allowed", expected="1 (single process), N > 1, or -1 (one per core)"
         )
+    users = sec.get("users", integer(1, 1_000_000), 200)
     return LoadConfig(
-        users=sec.get("users", integer(1, 1_000_000), 200),
+        users=users,
         spawn_rate=sec.get("spawn_rate", number(0, 1e6, lo_open=True), 50.0),
         duration_s=sec.get("duration", duration(positive=True), 60.0),
         processes=processes,
+        agents=sec.get("agents", optional(agent_indices(users)), None),
     )
 
 

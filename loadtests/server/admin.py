@@ -13,7 +13,7 @@ from faults import server_admin as client
 from faults.loopback import is_loopback
 
 from .fault_modes import Refuse, Stall, WrongState
-from .state import ServerState
+from .state import LiveSession, ServerState
 
 __all__ = ["add_admin_routes", "CLOSE_CODES", "REFUSE_STATUSES"]
 
@@ -70,24 +70,47 @@ def _spawn(state: ServerState, coro: Awaitable[None]) -> None:
     task.add_done_callback(state.background.discard)
 
 
+def _agents(body: dict[str, Any]) -> tuple[str, ...] | None:
+    """The ``agents`` a fault is aimed at (agent ids as their connections name them), or None."""
+    agents = body.get("agents")
+    if agents is None:
+        return None
+    if not isinstance(agents, list) or not all(isinstance(a, str) and a for a in agents):
+        raise _BadBody(f"agents: expected a list of agent ids such as 'agent-0007', got {agents!r}")
+    return tuple(agents)
+
+
+def _live(state: ServerState, body: dict[str, Any]) -> list[LiveSession]:
+    """The live sessions a picking fault draws from: all of them, or only those of ``agents``."""
+    agents = _agents(body)
+    live = state.live_sessions()
+    return live if agents is None else [s for s in live if s.agent in agents]
+
+
+def _clients(hit: list[LiveSession]) -> list[str]:
+    """The client ids of the hit sessions that named one (``X-Agentsoak-Conn``), for the ledger."""
+    return [s.client for s in hit if s.client is not None]
+
+
 async def _close(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
     code = _one_of(body, "code", CLOSE_CODES)
-    hit = state.faults.pick(state.live_sessions(), _share(body))
+    hit = state.faults.pick(_live(state, body), _share(body))
     for session in hit:  # reply at once; close handshakes finish in the background
         _spawn(state, session.close(int(code)))
-    return {"affected": len(hit)}
+    return {"affected": len(hit), "clients": _clients(hit)}
 
 
 async def _limit(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
-    hit = state.faults.pick([s for s in state.live_sessions() if not s.expired], _share(body))
-    return {"affected": sum(1 for s in hit if s.expire("unsolicited"))}
+    hit = state.faults.pick([s for s in _live(state, body) if not s.expired], _share(body))
+    expired = [s for s in hit if s.expire("unsolicited")]
+    return {"affected": len(expired), "clients": _clients(expired)}
 
 
 async def _evict(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
-    hit = state.faults.pick(state.live_sessions(), _share(body))
+    hit = state.faults.pick(_live(state, body), _share(body))
     for session in hit:
         session.evict()
-    return {"affected": len(hit)}
+    return {"affected": len(hit), "clients": _clients(hit)}
 
 
 async def _wipe_store(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
@@ -126,15 +149,19 @@ async def _wrong_state_on(request: web.Request, state: ServerState, body: dict[s
         raise _BadBody(f"metadata: expected a non-empty object, got {metadata!r}")
     if turns is not None and (isinstance(turns, bool) or not isinstance(turns, int) or turns < 1):
         raise _BadBody(f"turns: expected an integer >= 1, got {turns!r}")
+    hit: list[LiveSession] = []
     if connection is not None:
         targets: tuple[str, ...] | None = (connection,)
-    elif metadata is None or "share" in body:
-        targets = tuple(s.id for s in state.faults.pick(state.live_sessions(), _share(body)))
+        hit = [s for s in state.live_sessions() if s.id == connection]
+    elif metadata is None or "share" in body or "agents" in body:
+        hit = state.faults.pick(_live(state, body), _share(body))  # ``agents``: only theirs
+        targets = tuple(s.id for s in hit)
     else:
         targets = None  # metadata alone: any connection, also later ones
     state.faults.wrong = WrongState(connections=targets, metadata=metadata, turns=turns)
     state.faults.wrong_served = 0
-    return {"active": True, "connections": list(targets) if targets is not None else None}
+    return {"active": True, "connections": list(targets) if targets is not None else None,
+            "clients": _clients(hit)}
 
 
 async def _wrong_state_off(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from loadtests.protocol import error_envelope
 
 from .admin import add_admin_routes
 from .config import ServerConfig
+from .fault_modes import client_of
 from .http_api import post_responses
 from .session import Session
 from .state import ServerState
@@ -52,7 +53,7 @@ async def responses_handler(request: web.Request) -> web.StreamResponse:
     """Upgrade to the WebSocket of spec §1 and serve it."""
     state = request.app[STATE_KEY]
     config = state.config
-    refuse = state.faults.draw_refuse()
+    refuse = state.faults.draw_refuse(client_of(request.headers))
     if refuse is not None:
         headers = {"Retry-After": str(math.ceil(refuse.retry_after_s))} if refuse.status == 429 else None
         log.info("refused upgrade from %s with %d (fault)", request.remote, refuse.status)

@@ -1,18 +1,26 @@
-"""Standing protocol faults (stall, refuse) and the seeded draws that pick what they hit (admin-api.md)."""
+"""Standing protocol faults (stall, refuse) and the seeded draws that pick what they hit (admin-api.md).
+
+A connection whose agent named it (``X-Agentsoak-Conn``, :mod:`faults.identity`) draws its stall and
+refuse chances from a hash of (seed, what, client id, response number on that connection), so they
+do not depend on which other agents are connected (an exact replay of some agents needs that);
+other connections draw from the one seeded RNG, in arrival order.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+from faults.identity import CLIENT_HEADER, is_client_id
 from loadtests.protocol import extend_digest
 
 from .store import ContextEntry
 
-__all__ = ["Stall", "Refuse", "WrongState", "FaultState", "pick_count", "wrong_state"]
+__all__ = ["Stall", "Refuse", "WrongState", "FaultState", "client_of", "pick_count", "wrong_state"]
 
 T = TypeVar("T")
 
@@ -62,6 +70,13 @@ def wrong_state(base: ContextEntry) -> ContextEntry:
     return ContextEntry(base.response_id, extend_digest(base.digest_after, [_STALE_ITEM]), base.tokens)
 
 
+def client_of(headers: Mapping[str, str]) -> str | None:
+    """The client id of a handshake's ``X-Agentsoak-Conn`` header, or None (absent or not an id)."""
+    value = headers.get(CLIENT_HEADER)
+    value = value.strip() if isinstance(value, str) else None
+    return value if is_client_id(value) else None
+
+
 def pick_count(share: float, n: int) -> int:
     """Connections hit by ``share`` of ``n``: rounded, at least 1 when ``share > 0`` and ``n > 0``."""
     if n <= 0 or share <= 0:
@@ -73,6 +88,7 @@ class FaultState:
     """The active standing faults plus the one seeded RNG every fault draw uses."""
 
     def __init__(self, seed: int) -> None:
+        self.seed = seed
         self.rng = random.Random(seed)
         self.stall: Stall | None = None
         self.refuse: Refuse | None = None
@@ -93,24 +109,33 @@ class FaultState:
         """A seeded sample of ``share`` of ``items`` (callers pass them in a stable order)."""
         return self.rng.sample(list(items), pick_count(share, len(items)))
 
-    def draw_stall(self) -> tuple[float, float]:
-        """Seconds to stall a new response: (before ``response.created``, after the first delta)."""
+    def _uniform(self, what: str, client: str | None, n: int = 0) -> float:
+        """A draw in [0, 1): keyed by the client id when there is one, else the next of the shared RNG."""
+        if client is None:
+            return self.rng.random()
+        digest = hashlib.blake2b(f"{self.seed}/{what}/{client}/{n}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64
+
+    def draw_stall(self, client: str | None = None, response: int = 0) -> tuple[float, float]:
+        """Seconds to stall a new response (the ``response``-th of connection ``client``): (before
+        ``response.created``, after the first delta)."""
         stall = self.stall
-        if stall is None or stall.where == "after_headers" or self.rng.random() >= stall.share:
+        if stall is None or stall.where == "after_headers" or self._uniform("stall", client, response) >= stall.share:
             return 0.0, 0.0
         seconds = stall.ms / 1000.0
         return (seconds, 0.0) if stall.where == "first_event" else (0.0, seconds)
 
-    def draw_headers_stall(self) -> float:
+    def draw_headers_stall(self, client: str | None = None) -> float:
         """Seconds an HTTP stream stays silent after its ``200`` headers (the ``after_headers`` stall)."""
         stall = self.stall
-        if stall is None or stall.where != "after_headers" or self.rng.random() >= stall.share:
+        if stall is None or stall.where != "after_headers" or self._uniform("headers", client) >= stall.share:
             return 0.0
         return stall.ms / 1000.0
 
-    def draw_refuse(self) -> Refuse | None:
+    def draw_refuse(self, client: str | None = None) -> Refuse | None:
+        """The refusal of an upgrade by connection ``client`` (each of an agent's attempts has its own id)."""
         refuse = self.refuse
-        if refuse is None or self.rng.random() >= refuse.share:
+        if refuse is None or self._uniform("refuse", client) >= refuse.share:
             return None
         return refuse
 

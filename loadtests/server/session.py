@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import WebSocketError, WSMsgType, web
 
+from faults.identity import agent_of
 from loadtests.protocol import ErrorEvent
 
 from .core import (
@@ -36,6 +37,7 @@ from .core import (
     TurnOutcome,
 )
 from .cost import CostModel
+from .fault_modes import client_of
 from .state import ServerState
 from .turn import run_turn
 
@@ -57,6 +59,9 @@ class Session:
         self._send_text = functools.partial(ws.send_frame, opcode=WSMsgType.TEXT)
         self.transport = request.transport
         self.peer = request.remote
+        self.client = client_of(request.headers)  # the agent's id for this connection, if it sent one
+        self.agent = agent_of(self.client) if self.client else None
+        self._responses = 0
         self.cost = CostModel(self.config, state.seed)
         self._loop = asyncio.get_running_loop()
         self.opened = self._loop.time()
@@ -85,7 +90,7 @@ class Session:
     async def run(self) -> None:
         """Serve the connection until it closes."""
         self.state.sessions[self.id] = self
-        log.info("%s open peer=%s", self.id, self.peer)
+        log.info("%s open peer=%s client=%s", self.id, self.peer, self.client or "-")
         self._timer = asyncio.create_task(self._clock(), name=f"{self.id}-clock")
         try:
             await self._read()
@@ -221,10 +226,12 @@ class Session:
         self._spawn(self._do(self.core.turn_finished(outcome, self._loop.time())))
 
     async def _respond(self, turn: Turn) -> TurnOutcome:
+        self._responses += 1
         request_cost = self.cost.request_cost("websocket", turn.bytes_in)
         return await run_turn(
             self.state, self.cost, turn, self._send, self.core.remember,
             connection=self.id, transport="websocket", request_cost=request_cost,
+            client=self.client, response=self._responses,
         )  # fmt: skip
 
     # -- sending --

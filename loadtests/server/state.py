@@ -24,6 +24,8 @@ class LiveSession(Protocol):
 
     id: str
     index: int
+    client: str | None  # the agent's id for the connection (``agent-0007/c3``), if it sent one
+    agent: str | None  # the agent part of it (``agent-0007``)
 
     @property
     def busy(self) -> bool: ...

@@ -39,8 +39,13 @@ async def run_turn(
     connection: str,
     transport: str,
     request_cost: RequestCost,
+    client: str | None = None,
+    response: int = 0,
 ) -> TurnOutcome:
-    """Serve ``turn``: charge ``request_cost`` and any hydrate, then stream the response to ``send``."""
+    """Serve ``turn``: charge ``request_cost`` and any hydrate, then stream the response to ``send``.
+
+    ``client`` is the connection's client id (``X-Agentsoak-Conn``) and ``response`` its number on that
+    connection: with them the stall chance is drawn per client (``FaultState.draw_stall``)."""
     config = state.config
     request, base, cache = turn.request, turn.base, turn.cache
     if request_cost.total_s:
@@ -54,7 +59,7 @@ async def run_turn(
     input_tokens = base.tokens + sum(item_tokens(item) for item in items)
     cached = base.tokens if cache == "hit" else 0
     context_digest = extend_digest(base.digest_after, items)
-    stall_first, stall_between = state.faults.draw_stall()
+    stall_first, stall_between = state.faults.draw_stall(client, response)
     if stall_first:
         await asyncio.sleep(stall_first)
     # call ids enter the next turn's context digest: derived from this context, never from arrival order

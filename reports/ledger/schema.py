@@ -253,6 +253,9 @@ class RunStart(Event, frozen=True, kw_only=True, tag="run_start"):
     duration_s: float
     reconnect: Backoff | None = None  # null in ledgers written before it was added
     fault_plan: list[PlannedFault] | None = None  # every planned fault window; null: not recorded
+    #: the agent indices that run when the profile runs only some (``load.agents``, ``users`` of them);
+    #: null: agents 1 .. ``users``
+    agents: list[int] | None = None
 
 
 class TestStart(Event, frozen=True, kw_only=True, tag="test_start"):
@@ -288,6 +291,10 @@ class FaultApply(Event, frozen=True, kw_only=True, tag="fault_apply"):
     call_ms: float | None = None  # how long the backend call took
     affected: int | None = None  # the server's count, for protocol faults
     manual: bool = False  # added by hand from the web UI's Faults tab (``agentsoak ui``), not the timeline
+    #: the connections a protocol fault picked, by the client ids agents name them by (``agent-0007/c3``;
+    #: connections that named none are counted in ``affected`` only); null for toxics and ``down`` (which
+    #: connections a toxic hit follows from its draws: ``faults.draws.toxic_hit``) and in older ledgers
+    hit: list[str] | None = None
 
 
 class FaultRemove(Event, frozen=True, kw_only=True, tag="fault_remove"):

@@ -78,8 +78,9 @@ class Sink:
         fields = msgspec.structs.asdict(event)
         for key in ("v", "pid", "t", "mono", "call_ms"):  # real-clock stamps; checked in the threaded test
             fields.pop(key, None)
-        if fields.get("affected", 0) is None:  # only protocol faults report it
-            del fields["affected"]
+        for key in ("affected", "hit"):  # only protocol faults report them
+            if fields.get(key, 0) is None:
+                del fields[key]
         if fields.get("manual") is False:  # only the web UI's actions are manual (tested in test_apply_now_*)
             del fields["manual"]
         self.events.append((self.clock(), event.kind, fields))

@@ -25,7 +25,7 @@ def test_close_sends_a_close_frame_with_the_code(reference_server, code):
     server = reference_server(**FAST)
     ws = connect(server)
     run_turn(ws)
-    assert server.admin("POST", "/admin/close", {"code": code}) == (200, {"affected": 1})
+    assert server.admin("POST", "/admin/close", {"code": code}) == (200, {"affected": 1, "clients": []})
     assert recv_close(ws) == code
 
 
@@ -34,7 +34,7 @@ def test_close_1006_drops_the_connection_without_a_close_frame(reference_server)
     ws = connect(server)
     send_create(ws, metadata={"agentsoak_output_tokens": 1000})  # mid-stream
     assert recv_event(ws)["type"] == "response.created"
-    assert server.admin("POST", "/admin/close", {"code": 1006})[1] == {"affected": 1}
+    assert server.admin("POST", "/admin/close", {"code": 1006})[1] == {"affected": 1, "clients": []}
     with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError)):
         for _ in range(10_000):
             opcode, frame = ws.recv_data_frame(True)
@@ -50,7 +50,7 @@ def test_close_share_is_seeded_and_rounded(reference_server):
         sockets = [connect(server) for _ in range(4)]
         for ws in sockets:
             run_turn(ws)
-        assert server.admin("POST", "/admin/close", {"code": 1012, "share": 0.5})[1] == {"affected": 2}
+        assert server.admin("POST", "/admin/close", {"code": 1012, "share": 0.5})[1] == {"affected": 2, "clients": []}
         closed = []
         for i, ws in enumerate(sockets):
             ws.settimeout(0.5)
@@ -69,7 +69,7 @@ def test_limit_sends_the_exact_error_now_then_close_1001(reference_server):
     server = reference_server(**FAST, limit_close_delay_s=0.2)
     ws = connect(server)
     run_turn(ws)
-    assert server.admin("POST", "/admin/limit", {"share": 1.0})[1] == {"affected": 1}
+    assert server.admin("POST", "/admin/limit", {"share": 1.0})[1] == {"affected": 1, "clients": []}
     err = recv_event(ws)
     assert err["error"]["code"] == "websocket_connection_limit_reached" and err["status"] == 400
     assert err["error"]["message"].startswith("Responses websocket connection limit reached (60 minutes).")
@@ -80,7 +80,7 @@ def test_evict_empties_the_connection_cache(reference_server):
     server = reference_server(**FAST)
     ws = connect(server)
     rid = run_turn(ws, store=False)[-1]["response"]["id"]
-    assert server.admin("POST", "/admin/evict", {})[1] == {"affected": 1}
+    assert server.admin("POST", "/admin/evict", {})[1] == {"affected": 1, "clients": []}
     err = run_turn(ws, previous_response_id=rid, store=False)[-1]
     assert err["error"]["code"] == "previous_response_not_found"
     ws.close()

@@ -52,7 +52,7 @@ def test_wrong_state_fault_serves_a_chained_turn_from_another_state(reference_se
     first, _, _ = _chain(ws)
     connection = first["agentsoak"]["connection"]
     status, reply = server.admin("POST", "/admin/wrong_state", {"connection": connection, "turns": 1})
-    assert (status, reply) == (200, {"active": True, "connections": [connection]})
+    assert (status, reply) == (200, {"active": True, "connections": [connection], "clients": []})
     _, second, expected = _chain(ws)
     assert second["type"] == "response.completed" and second["agentsoak"]["cache"] == "hit"
     assert second["agentsoak"]["context_digest"] != expected

@@ -126,3 +126,43 @@ def test_master_hands_out_each_index_once_across_workers():
 def test_a_local_runner_counts_in_its_own_process():
     env = SimpleNamespace(runner=None)
     assert [agent_index.next_index(env) for _ in range(3)] == [1, 2, 3]
+
+
+_SUBSET_PROBE = """
+import json, sys
+from types import SimpleNamespace
+from locust.env import Environment
+from loadtests.users import CodingAgentUser
+CodingAgentUser.agent_indices = (7, 12)
+env = Environment(user_classes=[CodingAgentUser], parsed_options=SimpleNamespace(seed=11))
+out = []
+for _ in range(3):
+    user = CodingAgentUser(env)
+    user.claim_index()
+    out.append({"id": user.agent_id, "think": [user.think() for _ in range(2)], "text": user._text()})
+print(json.dumps(out))
+"""
+
+
+def test_a_run_of_some_agents_gives_them_their_own_ids_and_draws():
+    """load.agents [7, 12]: the first two users are agents 7 and 12, drawing what agents 7 and 12 draw
+    in a run of all of them; a user past the list goes on above the highest listed index."""
+    done = subprocess.run([sys.executable, "-c", _SUBSET_PROBE], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    subset = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [u["id"] for u in subset] == ["agent-0007", "agent-0012", "agent-0013"]
+    everyone = subprocess.run([sys.executable, "-c", _SUBSET_PROBE.replace("(7, 12)", "None").replace(
+        "range(3)", "range(12)")], capture_output=True, text=True, timeout=60)
+    assert everyone.returncode == 0, everyone.stderr
+    full = {u["id"]: u for u in json.loads(everyone.stdout.strip().splitlines()[-1])}
+    assert subset[0] == full["agent-0007"] and subset[1] == full["agent-0012"]
+
+
+def test_spawn_offsets_follow_locust_s_dispatch_batches():
+    """Locust adds floor(rate) users per iteration, floor(rate)/rate s apart (locust/dispatch.py)."""
+    offsets = [agent_index.spawn_offset_s(i, 50) for i in (1, 50, 51, 100, 101)]
+    assert offsets == [0.0, 0.0, 1.0, 1.0, 2.0]
+    assert [agent_index.spawn_offset_s(i, 2.5) for i in (1, 2, 3, 5)] == [0.0, 0.0, 0.8, 1.6]
+    assert [agent_index.spawn_offset_s(i, 0.5) for i in (1, 2, 3)] == [0.0, 2.0, 4.0]
+    assert agent_index.index_of("agent-0012") == 12 and agent_index.index_of("agent-10000") == 10000
+    assert agent_index.index_of("agent-x") is None and agent_index.index_of("c12") is None
