@@ -16,15 +16,28 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CLIENT_HEADER", "agent_of", "client_from_head", "is_client_id"]
+__all__ = ["CLIENT_HEADER", "PROXY_NAME", "agent_name", "agent_of", "client_from_head", "index_of", "is_client_id"]
 
 #: the handshake header that carries the client id
 CLIENT_HEADER = "X-Agentsoak-Conn"
+#: the name of the Toxiproxy proxy a run creates for its agents (part of every toxicity draw's key)
+PROXY_NAME = "agentsoak"
 #: how much of a connection's first bytes the proxy reads for the header (a request head is smaller)
 HEAD_LIMIT = 8192
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[ch][0-9]{1,9}")
 _HEADER_LINE = re.compile(rb"\r\n" + CLIENT_HEADER.lower().encode() + rb"[ \t]*:[ \t]*([^\r\n]{1,128})\r\n")
+
+
+def agent_name(index: int) -> str:
+    """The agent id of global index ``index`` (1-based): ``agent-0001``; wider past 9999."""
+    return f"agent-{index:04d}"
+
+
+def index_of(agent: str) -> int | None:
+    """The index of agent id ``agent`` (``agent-0007`` -> 7), or None for anything else."""
+    prefix, _, digits = agent.partition("-")
+    return int(digits) if prefix == "agent" and digits.isdigit() and int(digits) > 0 else None
 
 
 def is_client_id(value: object) -> bool:

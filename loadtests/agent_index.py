@@ -23,23 +23,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from faults.identity import agent_name, index_of  # the id format is the connections' (X-Agentsoak-Conn)
+
 __all__ = ["agent_name", "index_of", "install", "next_index", "spawn_offset_s"]
 
 
 REQUEST = "agentsoak_index_request"
 REPLY = "agentsoak_index_reply"
 REPLY_TIMEOUT_S = 30.0
-
-
-def agent_name(index: int) -> str:
-    """The agent id of global index ``index`` (1-based): ``agent-0001``; wider past 9999."""
-    return f"agent-{index:04d}"
-
-
-def index_of(agent: str) -> int | None:
-    """The index of agent id ``agent`` (``agent-0007`` -> 7), or None for anything else."""
-    prefix, _, digits = agent.partition("-")
-    return int(digits) if prefix == "agent" and digits.isdigit() and int(digits) > 0 else None
 
 
 def spawn_offset_s(index: int, spawn_rate: float) -> float:

@@ -22,6 +22,7 @@ import os
 from typing import Any
 
 from faults.child import tie_to_parent
+from faults.identity import PROXY_NAME
 from reports.ledger import schema as ev
 
 from . import agent_index
@@ -52,7 +53,7 @@ class AgentsoakHooks:
                             help="Resolved profile (YAML): agent behaviour and the fault timeline.")
         parser.add_argument("--agentsoak-proxy-api", default=None, include_in_web_ui=False,
                             help="Toxiproxy API URL the fault schedule drives.")
-        parser.add_argument("--agentsoak-proxy-name", default="agentsoak", include_in_web_ui=False,
+        parser.add_argument("--agentsoak-proxy-name", default=PROXY_NAME, include_in_web_ui=False,
                             help="Name of the Toxiproxy proxy the agents connect through.")
         parser.add_argument("--agentsoak-admin-url", default=None, include_in_web_ui=False,
                             help="Base URL of the reference server's admin API (protocol faults).")

@@ -37,6 +37,7 @@ import yaml
 
 from faults.child import Child, parent_death_hook
 from faults.client import FaultClient
+from faults.identity import PROXY_NAME  # one source: repro bundles recompute the proxy's draws with it
 from faults.loopback import free_port
 from faults.schedule import plan
 from reports.ledger import LedgerWriter, ledger_path
@@ -54,7 +55,6 @@ from .transport_config import DEFAULT_API_KEY_ENV, TRANSPORT_DEFAULTS
 __all__ = ["RunResult", "WebOptions", "run_profile", "make_run_dir", "run_start_event", "ReferenceServer",
            "processes_args"]
 
-PROXY_NAME = "agentsoak"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 ORCHESTRATOR_LOG = "orchestrator.log"  # in <run>/logs/: tracebacks of what broke the run
 

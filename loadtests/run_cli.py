@@ -142,9 +142,12 @@ def run_and_report(args: argparse.Namespace, stops: StopSignals) -> RunOutcome:
                          progress_every_s=args.progress_every)
     write_meta(result.run_dir, meta.ended_now())
     report = build_report(result.run_dir)
-    write_report(report, result.run_dir)
+    paths = write_report(report, result.run_dir)
     print(render_terminal(report))
     print(f"\nrun directory: {result.run_dir}")
+    for kind, path in paths.items():
+        if kind.startswith("repro:"):
+            print(f"repro bundle: {path}  (agentsoak reproduce {path})")
     code, verdict = exit_code(report), report.verdict
     if report.failed:
         reason = "checks failed: " + ", ".join(c.name for c in report.failed)

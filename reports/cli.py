@@ -69,7 +69,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(render_terminal(report), end="")
     for kind, path in paths.items():
-        print(f"{kind}: {path}")
+        print(f"repro bundle: {path}" if kind.startswith("repro:") else f"{kind}: {path}")
     return exit_code(report)
 
 

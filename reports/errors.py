@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ReportError", "RunDirError", "ThresholdError", "UnknownAgentError"]
+__all__ = ["BundleError", "ReportError", "RunDirError", "ThresholdError", "UnknownAgentError"]
 
 
 class ReportError(Exception):
@@ -15,6 +15,10 @@ class RunDirError(ReportError):
 
 class UnknownAgentError(ReportError):
     """``agentsoak trace``: no agent of the run's ledger matches the AGENT given."""
+
+
+class BundleError(ReportError):
+    """A repro bundle cannot be read: the message names the file and, for a bad value, the field."""
 
 
 class ThresholdError(ReportError, ValueError):

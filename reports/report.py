@@ -25,6 +25,7 @@ from reports.render_json import render_json
 from reports.render_junit import render_junit
 from reports.render_markdown import render_markdown
 from reports.render_terminal import render_terminal
+from reports.repro import write_bundles
 from reports.summary import summarize
 from reports.thresholds import Thresholds
 from reports.trace.model import AgentTrace, build_trace
@@ -144,7 +145,9 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
 
 
 def write_report(report: Report, run_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
-    """Write report.md, report.html, report.json and junit.xml into ``run_dir``; returns their paths."""
+    """Write report.md, report.html, report.json and junit.xml into ``run_dir``, and a repro bundle
+    ``repro/<check>/`` for every failed check (``reports.repro``); returns their paths (a bundle's
+    key is ``repro:<check>``)."""
     out = Path(run_dir) if run_dir is not None else report.run_dir
     paths = {
         "md": out / "report.md",
@@ -156,4 +159,6 @@ def write_report(report: Report, run_dir: str | os.PathLike[str] | None = None) 
     paths["json"].write_bytes(render_json(report))
     paths["junit"].write_bytes(render_junit(report))
     paths["html"].write_text(render_html(report), encoding="utf-8")
+    for bundle in write_bundles(report, out):
+        paths[f"repro:{bundle.name}"] = bundle
     return paths
