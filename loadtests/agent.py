@@ -218,7 +218,7 @@ class Agent:
                 wait = max(policy.delay(retries_used + 1, self._backoff_rng), _retry_after(exc) or 0.0)
                 self.sink(ev.ConnectFail(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason),
                                        error=_describe(exc), status=status, retry_in_s=None if giving_up else wait))
-                self.on_request("WS", "connect", (time.monotonic() - started) * 1000.0, 0, exc)
+                self.on_request("WS", "connect", (time.monotonic() - started) * 1000.0, 0, _request_error(exc))
                 if fallback is not None:
                     self._fall_back(fallback, status, attempt)
                     return None
@@ -724,6 +724,23 @@ def _shutdown_quietly(ws: websocket.WebSocket) -> None:
         ws.shutdown()
     except Exception:  # noqa: BLE001
         pass
+
+
+class ConnectFailed(Exception):
+    """A failed connect as Locust's error table sees it: one stable text per kind of failure."""
+
+
+def _request_error(exc: BaseException) -> BaseException:
+    """``exc`` with a text that does not change from one attempt to the next.
+
+    Locust keeps one row per distinct error text for the whole run, and a refused upgrade's text
+    holds the response headers (a ``Date`` that changes every second) and body: a refuse window
+    would add a row per second. The ledger's ``connect_fail`` keeps the full text.
+    """
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, websocket.WebSocketBadStatusException) and isinstance(status, int):
+        return ConnectFailed(f"upgrade refused: HTTP {status} {getattr(exc, 'status_message', '') or ''}".rstrip())
+    return exc
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,8 +9,9 @@ subscribes in ``__init__``). :class:`AgentsoakHooks` listens to:
   agent behaviour to the users (in every process), and ties a ``--processes`` worker's life to its
   master's (a master that dies, even by SIGKILL, takes its workers with it; on their own they would
   notice only after Locust's 60 s heartbeat timeout);
-- ``test_start`` (master or local runner only): starts the fault schedule from the test's real start;
-  ``test_stop`` stops it, removing every active fault. Both are recorded in the ledger;
+- ``test_start`` (master or local runner only): starts the fault schedule from the test's real start,
+  and :class:`~loadtests.stats_bounds.StatsBounds`, which keeps Locust's own statistics bounded on a
+  long run; ``test_stop`` stops both, removing every active fault. Both are recorded in the ledger;
 - ``quitting``: flushes and closes this process's ledger.
 
 The per-environment state (sink, profile, schedule) is in :mod:`loadtests.run_state`.
@@ -27,6 +28,7 @@ from reports.ledger import schema as ev
 
 from . import agent_index
 from .run_state import release, runner_kind, state_for
+from .stats_bounds import StatsBounds
 from .users import configure_from_profile
 
 __all__ = ["AgentsoakHooks"]
@@ -85,6 +87,9 @@ class AgentsoakHooks:
         start = ev.TestStart(users=getattr(environment.parsed_options, "num_users", None))
         state.test_start_mono = start.mono
         state.sink(start)
+        stats = getattr(getattr(environment, "runner", None), "stats", None)
+        if stats is not None and runner_kind(environment) != "WorkerRunner" and state.bounds is None:
+            state.bounds = StatsBounds(stats).start()
         if runner_kind(environment) != "WorkerRunner":
             AgentsoakHooks.start_timeline(environment)
 
@@ -114,6 +119,9 @@ class AgentsoakHooks:
     @staticmethod
     def on_test_stop(environment: Any, **_kw: Any) -> None:
         state = state_for(environment)
+        if state.bounds is not None:
+            state.bounds.stop()
+            state.bounds = None
         if state.schedule is not None:
             state.schedule.stop()
             state.schedule = None

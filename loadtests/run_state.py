@@ -17,6 +17,7 @@ from reports.ledger import LedgerWriter, ledger_path
 
 from .profile import load_profile
 from .sink import EventSink, RecentSink, SwitchSink
+from .stats_bounds import StatsBounds
 
 if TYPE_CHECKING:
     from faults.schedule import FaultSchedule
@@ -28,9 +29,10 @@ __all__ = ["RunState", "profile_for", "release", "runner_kind", "sink_for", "sta
 
 @dataclass
 class RunState:
-    """One environment's sink, profile and (master or local runner, while the test runs) fault schedule.
+    """One environment's sink, profile and (master or local runner, while the test runs) fault schedule
+    and the trimmer of Locust's own statistics.
 
-    Not frozen: ``schedule`` lives from ``test_start`` to ``test_stop``.
+    Not frozen: ``schedule`` and ``bounds`` live from ``test_start`` to ``test_stop``.
     """
 
     sink: EventSink
@@ -38,6 +40,7 @@ class RunState:
     schedule: FaultSchedule | None = None
     web: Any = None  # ``agentsoak ui`` (``--agentsoak-ui``): the loadtests.ui.session.WebSession
     test_start_mono: float | None = None  # when this process saw the test start (``time.monotonic()``)
+    bounds: StatsBounds | None = None
 
 
 _STATES: dict[int, RunState] = {}

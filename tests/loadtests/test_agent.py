@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import websocket
 
 from loadtests.agent import (
     Agent,
@@ -378,3 +379,19 @@ def test_a_reconnect_before_a_new_session_is_a_new_conversation_not_a_resend(ser
     assert result.ok
     (recovery,) = sink.of("recovery")
     assert recovery.mode == "new_conversation" and recovery.turn == "a-test/s2/t0"
+
+
+def test_a_refused_upgrade_reaches_locust_with_a_stable_text():
+    """Locust keeps a row per distinct error text all run long: a refused upgrade's text, with its Date
+    header and body, would add one per second of a refuse window."""
+    from loadtests.agent import _request_error
+
+    texts = set()
+    for second in range(3):
+        exc = websocket.WebSocketBadStatusException(
+            f"Handshake status 429 Too Many Requests -+-+- {{'date': 'Tue, 02 Dec 2026 03:00:0{second} GMT'}} -+-+- x",
+            429, "Too Many Requests", {"date": f"Tue, 02 Dec 2026 03:00:0{second} GMT"}, b"x")
+        texts.add(repr(_request_error(exc)))
+    assert texts == {"ConnectFailed('upgrade refused: HTTP 429 Too Many Requests')"}
+    other = ConnectionRefusedError(111, "Connection refused")
+    assert _request_error(other) is other
