@@ -17,6 +17,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("loadtests.ui.cli", "register_cli"),  # ui
     ("loadtests.profile.validate_cli", "register_cli"),  # validate
     ("reports.cli", "register_cli"),  # report, compare, trace, history, gate, prune
+    ("loadtests.reproduce.cli", "register_cli"),  # reproduce
 ]
 
 

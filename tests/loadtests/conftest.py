@@ -190,3 +190,24 @@ def recv_close(ws: Any) -> int | None:
 def run_turn(ws: Any, **body: Any) -> list[dict[str, Any]]:
     send_create(ws, **body)
     return recv_turn(ws)
+
+
+@pytest.fixture
+def make_bundle():
+    """make_bundle(tmp_path) -> the bundle directory of a small failing run (reports' builder; no runs)."""
+    from faults.identity import agent_name
+    from reports.report import build_report
+    from reports.repro import write_bundles
+    from tests.reports import builder
+
+    def make(tmp_path):
+        old = builder.agent_id
+        builder.agent_id = lambda i: agent_name(i + 1)
+        try:
+            run = builder.build(tmp_path / "run", builder.Scenario(mismatch=("agent-0002", 5)))
+        finally:
+            builder.agent_id = old
+        (where,) = write_bundles(build_report(run))
+        return where
+
+    return make
