@@ -1,7 +1,7 @@
-"""``agentsoak reproduce BUNDLE [-n N] [-k K]``: replay a repro bundle.
+"""``agentsoak reproduce BUNDLE [-n N] [-k K] [--minimize]``: replay a repro bundle, and minimise it.
 
-Exit codes: **0** reproduced (at least ``k`` of ``n`` replays failed the same way), **1** not
-reproduced, **2** it could not
+Exit codes: **0** reproduced (at least ``k`` of ``n`` replays failed the same way; with
+``--minimize``: a minimal profile was found and written), **1** not reproduced, **2** it could not
 run (a bad bundle or profile, a replay that broke, a stop signal). Bad input is one line on stderr
 naming the file and field, never a traceback.
 """
@@ -26,14 +26,18 @@ __all__ = ["register_cli"]
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "reproduce", help="replay a repro bundle (repro/<check>/ of a failed run)",
+        "reproduce", help="replay a repro bundle (repro/<check>/ of a failed run); --minimize shrinks it",
         description="Replay the agents a failed check names, with the same seed and the fault timeline as "
         "applied, n times, and say 'reproduced k/n' when at least k replays fail the same check for the same "
-        "agent. Replays stop as soon as the outcome is decided. Exit 0 reproduced, 1 not, 2 could not run.",
+        "agent. Replays stop as soon as the outcome is decided. --minimize then shrinks the replay (delta "
+        "debugging over the fault entries and the agents, then each fault's at/duration/share and the run "
+        "length) and writes minimal.yaml and a pytest file. Exit 0 reproduced, 1 not, 2 could not run.",
     )
     p.add_argument("bundle", metavar="BUNDLE", help="a bundle directory, repro/<check>/ in a run directory")
     p.add_argument("-n", dest="n", type=int, default=3, help="replays per verdict (default 3)")
     p.add_argument("-k", dest="k", type=int, default=2, help="how many must fail the same way (default 2)")
+    p.add_argument("--minimize", action="store_true",
+                   help="shrink the replay to a minimal profile; writes minimal.yaml and test_minimal_*.py")
     p.add_argument("--jobs", type=int, default=None, metavar="J",
                    help="replays run at once (default 2, or 1 on a one-core machine); never more than a "
                         "verdict can still need")
@@ -67,8 +71,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         return _err(f"the bundle's replay profile: {exc}")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.output_dir) if args.output_dir else loaded.directory / "replays" / stamp
+    kind = "minimize" if args.minimize else "replays"
+    out = Path(args.output_dir) if args.output_dir else loaded.directory / kind / stamp
     with StopSignals() as stops:
+        if args.minimize:
+            from .minimize import minimize_cli
+
+            return minimize_cli(loaded, profile, out, stops, n=args.n, k=args.k, jobs=jobs)
         return _reproduce(loaded, profile, out, stops, args.n, args.k, jobs)
 
 
