@@ -155,8 +155,10 @@ class Minimizer:
     def run(self) -> Outcome:
         t0, runs0 = time.monotonic(), self.replayer.runs
         start = current = self.start()
-        self.say(f"minimizing {self.signature}: {len(start.faults)} fault entries, "
-                 f"{len(start.agents) or 'all'} agents, {start.duration:g} s; k={self.k} of n={self.n} per candidate")
+        agents = "every agent" if not start.agents else \
+            f"{len(start.agents)} agent{'s' if len(start.agents) != 1 else ''}"
+        self.say(f"minimizing {self.signature}: {len(start.faults)} fault entries, {agents}, {start.duration:g} s; "
+                 f"k={self.k} of n={self.n} per candidate")
         ok = self.test(start, "the bundle's replay")
         if ok:
             current = self._shorter_run(current, "run length (early)", drop_no_ops=True)

@@ -180,3 +180,15 @@ def test_replay_profile_aims_picking_faults_and_leaves_the_rest():
     assert aimed == {"drop-all": None, "slow": None, "kick": [3], "poke.0": [1], "poke.1": [], "poke.2": []}
     parse_profile(yaml.safe_dump(out))  # a valid profile
     assert replay_profile(resolved, [], timeline)["faults"] == resolved["faults"]  # every agent: as it was
+
+
+def test_agentsoak_report_on_a_partial_run_writes_the_bundles_too(tmp_path, monkeypatch):
+    """A run killed half-way (no run.json, no run_stop, a cut last line): its report still fails the
+    check and writes the bundle; the slice holds what was flushed."""
+    monkeypatch.setattr(builder, "agent_id", lambda i: agent_name(i + 1))
+    run = builder.build(tmp_path / "run", builder.Scenario(mismatch=("agent-0002", 5), partial=True))
+    report = build_report(run)
+    assert report.partial and [c.name for c in report.failed] == ["context.digest_mismatches"]
+    paths = write_report(report)
+    b = read_bundle(paths["repro:context.digest_mismatches"]).bundle
+    assert b.agents == [2] and b.files[0].kept > 0
