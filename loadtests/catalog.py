@@ -4,22 +4,24 @@ The profiles ship as package data of the ``profiles`` package and are read with
 ``importlib.resources``, so ``agentsoak run smoke`` works from any directory of an installed wheel.
 A PROFILE argument is a path when that file exists (a path always wins), else the name of a
 shipped profile (``smoke`` or ``smoke.yaml``); anything else is a ``ProfileError`` that lists the
-shipped names.
+shipped names. :func:`load_profile_arg` loads one as every command that runs a profile does.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loadtests.profile import ProfileError
+from loadtests.profile import Profile, ProfileError, load_profile
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; annotations only
     from importlib.resources.abc import Traversable
 
-__all__ = ["ShippedProfile", "resolve_profile", "shipped_profiles"]
+__all__ = ["ShippedProfile", "load_profile_arg", "resolve_profile", "shipped_profiles"]
 
 _PACKAGE = "profiles"
 _SUFFIX = ".yaml"
@@ -69,3 +71,18 @@ def resolve_profile(arg: str) -> str:
         return str(resource)  # a filesystem path: pip installs packages as plain files
     raise ProfileError(f"no such file, and no shipped profile of that name; shipped: {', '.join(sorted(resources))}",
                        file=arg)
+
+
+def load_profile_arg(arg: str, overrides: Sequence[str] = (), *, allow_remote: bool = False) -> Profile | str:
+    """Load a PROFILE argument (:func:`resolve_profile`) with ``--set`` overrides, as ``run``, ``demo``,
+    ``soak``, ``ab`` and ``ui`` do: the profile, or the one-line reason it did not load, which is already
+    on stderr as ``agentsoak: <reason>`` (the caller exits 2). Never a traceback.
+    """
+    try:
+        return load_profile(resolve_profile(arg), overrides, allow_remote=allow_remote)
+    except ProfileError as exc:
+        reason = str(exc)
+    except OSError as exc:  # e.g. a name too long for the filesystem
+        reason = f"cannot read profile {arg}: {exc.strerror or exc}"
+    print(f"agentsoak: {reason}", file=sys.stderr)
+    return reason

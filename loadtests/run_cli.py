@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from .catalog import resolve_profile, shipped_profiles
+from .catalog import load_profile_arg, shipped_profiles
 from .profile.fields import DURATION_HELP, parse_duration_text
 from .progress import DEFAULT_PROGRESS_EVERY_S
 
@@ -115,19 +115,12 @@ def run_and_report(args: argparse.Namespace, stops: StopSignals) -> RunOutcome:
     from reports.history.meta import RunMeta, target_revision, write_meta
     from reports.report import build_report, exit_code, render_terminal, write_report
 
-    from .profile import ProfileError, load_profile
     from .profile.late_faults import late_fault_warnings
     from .run import make_run_dir, run_profile
 
-    try:
-        profile = load_profile(resolve_profile(args.profile), args.overrides, allow_remote=args.allow_remote)
-    except ProfileError as exc:
-        print(f"agentsoak: {exc}", file=sys.stderr)
-        return RunOutcome(2, NOT_RUN, args.profile, None, str(exc))
-    except OSError as exc:
-        reason = f"cannot read profile {args.profile}: {exc.strerror or exc}"
-        print(f"agentsoak: {reason}", file=sys.stderr)
-        return RunOutcome(2, NOT_RUN, args.profile, None, reason)
+    profile = load_profile_arg(args.profile, args.overrides, allow_remote=args.allow_remote)
+    if isinstance(profile, str):
+        return RunOutcome(2, NOT_RUN, args.profile, None, profile)
     for warning in late_fault_warnings(profile):
         print(f"agentsoak: {warning}", file=sys.stderr)
     run_dir = make_run_dir(profile, args.output_dir)

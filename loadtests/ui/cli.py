@@ -8,7 +8,7 @@ from pathlib import Path
 
 from faults.loopback import is_loopback
 
-from ..catalog import resolve_profile
+from ..catalog import load_profile_arg
 
 __all__ = ["STATIC_DIR", "register_cli"]
 
@@ -55,7 +55,6 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    from ..profile import ProfileError, load_profile
     from ..run import WebOptions, make_run_dir, run_profile
     from ..stop_signals import StopSignals
 
@@ -66,13 +65,8 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     if not 0 < args.web_port <= 65535:
         print(f"agentsoak: --web-port {args.web_port}: expected a port 1..65535", file=sys.stderr)
         return 2
-    try:
-        profile = load_profile(resolve_profile(args.profile), _overrides(args), allow_remote=args.allow_remote)
-    except ProfileError as exc:
-        print(f"agentsoak: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"agentsoak: cannot read profile {args.profile}: {exc.strerror or exc}", file=sys.stderr)
+    profile = load_profile_arg(args.profile, _overrides(args), allow_remote=args.allow_remote)
+    if isinstance(profile, str):
         return 2
     build = STATIC_DIR if (STATIC_DIR / "index.html").is_file() else None
     if build is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.catalog import resolve_profile, shipped_profiles
+from loadtests.catalog import load_profile_arg, resolve_profile, shipped_profiles
 from loadtests.profile import ProfileError, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,6 +47,21 @@ def test_an_unknown_name_lists_the_shipped_ones(tmp_path: Path, monkeypatch: pyt
             resolve_profile(arg)
         assert str(err.value).startswith(f"{arg}: no such file, and no shipped profile of that name; shipped: ")
         assert str(err.value).endswith(", ".join(SOURCE_NAMES))
+
+
+def test_load_profile_arg_says_why_in_one_line_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What run, demo, soak, ab and ui print for a profile that does not load (and exit 2 on)."""
+    profile = load_profile_arg("smoke", ["load.users=3"])
+    assert not isinstance(profile, str) and profile.load.users == 3
+    assert capsys.readouterr().err == ""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("load: {users: many}\n")
+    reason = load_profile_arg(str(bad))
+    assert isinstance(reason, str) and reason.startswith(f"{bad}:") and "load.users" in reason
+    assert capsys.readouterr().err == f"agentsoak: {reason}\n"
+    long = "x" * 5000  # the filesystem refuses the name itself: an OSError, still one line
+    assert load_profile_arg(long) == f"cannot read profile {long}: File name too long"
+    assert capsys.readouterr().err == f"agentsoak: cannot read profile {long}: File name too long\n"
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
