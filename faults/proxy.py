@@ -22,7 +22,7 @@ from .link import Connection
 __all__ = ["Proxy", "resolve_listen", "split_hostport"]
 
 DIAL_TIMEOUT_S = 10.0
-BACKLOG = 4096
+BACKLOG = 4096  # accept queue; asyncio's create_server would listen again with its own 100
 
 
 def split_hostport(addr: str) -> tuple[str, str]:
@@ -104,7 +104,7 @@ class Proxy:
         port = sock.getsockname()[1]
         self.listen = shown.rsplit(":", 1)[0] + f":{port}"
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(self._accept, sock=sock)
+        self.server = await loop.create_server(self._accept, sock=sock, backlog=BACKLOG)
         return self.listen
 
     def stop(self) -> None:

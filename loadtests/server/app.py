@@ -21,11 +21,12 @@ from .http_api import post_responses
 from .session import Session
 from .state import ServerState
 
-__all__ = ["STATE_KEY", "build_app", "serve"]
+__all__ = ["BACKLOG", "STATE_KEY", "build_app", "serve"]
 
 log = logging.getLogger("agentsoak.server")
 
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("agentsoak_state", ServerState)
+BACKLOG = 4096  # accept queue, as the proxy's (aiohttp's default is 128: a reconnect storm overflows it)
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # full-input chains resend whole histories
 CLOSE_TIMEOUT_S = 2.0
 WS_VERSION = "13"  # the only version RFC 6455 defines  # how long a server-side Close waits for the peer's Close
@@ -123,7 +124,7 @@ async def serve(
     app = build_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
+    site = web.TCPSite(runner, config.host, config.port, backlog=BACKLOG)
     await site.start()
     sock = site._server.sockets[0]  # type: ignore[union-attr]
     host, port = sock.getsockname()[:2]
