@@ -35,12 +35,14 @@ user class passes a ``on_request`` callback that fires Locust's ``request`` even
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import websocket
@@ -62,6 +64,7 @@ from .protocol import (
     TurnResult,
 )
 from .sink import EventSink
+from .source_address import connect_from
 from .transport_config import ReconnectPolicy, StreamRetryPolicy, TransportConfig
 
 __all__ = ["ReconnectPolicy", "StreamRetryPolicy", "TransportConfig", "Agent", "AgentStopped", "NoConnection",
@@ -278,9 +281,28 @@ class Agent:
             headers.append(f"Authorization: Bearer {self.config.api_key}")
         ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True)
         ws.settimeout(self.config.connect_timeout)
-        ws.connect(self.config.url, header=headers, timeout=self.config.connect_timeout)
+        sock = self._source_socket() if self.config.source_address else None
+        ws.connect(self.config.url, header=headers, timeout=self.config.connect_timeout, socket=sock)
         ws.settimeout(None)
         return ws
+
+    def _source_socket(self) -> socket.socket:
+        """The TCP (and TLS) socket from ``source_address``: websocket-client has no source-address
+        option, so the agent connects and hands it the socket (``socket=``), with its socket options."""
+        cfg = self.config
+        assert cfg.source_address is not None
+        parts = urlsplit(cfg.url)
+        secure = parts.scheme == "wss"
+        host = parts.hostname or "127.0.0.1"
+        sock = connect_from(cfg.source_address, host, parts.port or (443 if secure else 80), cfg.connect_timeout,
+                            websocket.DEFAULT_SOCKET_OPTION)
+        if secure:  # websocket-client does not wrap a socket it is given
+            try:
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            except BaseException:
+                sock.close()
+                raise
+        return sock
 
     def _read_until_dead(self, link: _Link) -> str:
         """Read frames until the socket dies; returns how the death was detected."""
@@ -595,7 +617,8 @@ class Agent:
                 headers["Authorization"] = f"Bearer {cfg.api_key}"
             self._http = HttpClient(cfg.url, headers=headers, connect_timeout=cfg.connect_timeout,
                                     idle_timeout=min(cfg.idle_timeout, cfg.turn_timeout),
-                                    on_connect=self._http_connect, agent=self.id)
+                                    on_connect=self._http_connect, agent=self.id,
+                                    source_address=cfg.source_address)
         return self._http
 
     def _http_connect(self, seq: int, duration_ms: float | None, exc: BaseException | None) -> None:

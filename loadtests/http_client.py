@@ -63,7 +63,8 @@ class HttpClient:
     """One agent's kept-alive HTTP connection to ``/v1/responses``."""
 
     def __init__(self, url: str, *, headers: dict[str, str], connect_timeout: float, idle_timeout: float,
-                 on_connect: ConnectHook | None = None, agent: str | None = None) -> None:
+                 on_connect: ConnectHook | None = None, agent: str | None = None,
+                 source_address: str | None = None) -> None:
         parts = urlsplit(http_url(url))
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "127.0.0.1"
@@ -72,6 +73,7 @@ class HttpClient:
         self.headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **headers}
         self.agent = agent  # names each connection agent/h<n> (faults.identity), as the ledger does
         self.connect_timeout = connect_timeout
+        self.source_address = source_address  # the loopback address to connect from (None: the kernel's)
         self.idle_timeout = idle_timeout
         self.connections = 0
         self.on_connect = on_connect or (lambda *a: None)
@@ -85,7 +87,8 @@ class HttpClient:
 
     def _connect(self) -> http.client.HTTPConnection:
         cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        conn = cls(self.host, self.port, timeout=self.connect_timeout)
+        source = None if self.source_address is None else (self.source_address, 0)
+        conn = cls(self.host, self.port, timeout=self.connect_timeout, source_address=source)
         self.connections += 1
         self.on_connect(self.connections, None, None)
         started = time.monotonic()

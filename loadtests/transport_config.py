@@ -100,6 +100,7 @@ class TransportConfig:
     stream_retry: StreamRetryPolicy = field(default_factory=StreamRetryPolicy)
     turn_timeout: float = 600.0  # hard cap on one turn, a safety net only
     transport: TransportPolicy = field(default_factory=TransportPolicy)
+    source_address: str | None = None  # the loopback address to connect from (None: the kernel's choice)
 
 
 #: The defaults alone (``url`` is the one field without one).

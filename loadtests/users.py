@@ -33,6 +33,7 @@ from .agent_random import AgentRandom, Purpose
 from .profile.model import AgentConfig, IntRange, ThinkTime
 from .protocol import Conversation
 from .run_state import sink_for, state_for
+from .source_address import source_for
 from .transport_config import DEFAULT_API_KEY_ENV, TRANSPORT_DEFAULTS, TransportPolicy
 from .workload import TOOLS, filler_text
 
@@ -72,6 +73,7 @@ class AgentUser(User):
     # only these global indices run (load.agents), each at its start in a run of all; None: 1, 2, ...
     agent_indices: tuple[int, ...] | None = None
     spawn_rate: float | None = None
+    source_addresses: int = 1  # agent i connects from 127.0.0.(1 + (i-1) mod N) (load.source_addresses)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -93,6 +95,7 @@ class AgentUser(User):
             connect_timeout=self.connect_timeout, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             idle_timeout=self.idle_timeout, rotate_after=self.rotate_after, reconnect=self.reconnect,
             full_resend=self.full_resend, stream_retry=self.stream_retry, transport=self.transport,
+            source_address=source_for(self.index or 1, self.source_addresses),
         )
 
     def claim_index(self) -> None:
@@ -220,6 +223,7 @@ def configure_from_profile(user_class: type, profile: Any) -> None:
     user_class.transport = a.transport
     user_class.agent_indices = profile.load.agents
     user_class.spawn_rate = profile.load.spawn_rate
+    user_class.source_addresses = profile.load.source_addresses
     if profile.target.api_key_env:
         user_class.api_key_env = profile.target.api_key_env
     if issubclass(user_class, CodingAgentUser):

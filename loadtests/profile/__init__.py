@@ -45,7 +45,7 @@ from loadtests.profile.model import (
     TargetConfig,
     ThinkTime,
 )
-from loadtests.profile.sections import read_agent, read_load, read_proxy, read_target
+from loadtests.profile.sections import check_source_addresses, read_agent, read_load, read_proxy, read_target
 from loadtests.profile.yaml import LineMap, YamlSyntaxError, format_path, load_yaml, parse_override, set_path
 from reports.thresholds import Thresholds
 
@@ -156,6 +156,7 @@ def _read_profile(raw: dict, at: At, source: str, allow_remote: bool) -> Profile
     target = read_target(sec.value.get("target"), sec.at_key("target"), allow_remote)
     proxy = read_proxy(sec.value.get("proxy"), sec.at_key("proxy"), allow_remote)
     load = read_load(sec.value.get("load"), sec.at_key("load"))
+    check_source_addresses(load, target, proxy, sec.value.get("load"), sec.at_key("load"))
     agent = read_agent(sec.value.get("agent"), sec.at_key("agent"))
     check_fault_windows(sec.value.get("faults"), sec.at_key("faults"), load.duration_s)  # before expanding
     faults = read_faults(

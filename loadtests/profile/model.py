@@ -77,6 +77,7 @@ class LoadConfig:
     duration_s: float = 60.0
     processes: int = 1
     agents: tuple[int, ...] | None = None
+    source_addresses: int = 1  # agents connect from 127.0.0.1..127.0.0.N (loadtests.source_address)
 
     @property
     def running(self) -> int:
@@ -201,6 +202,7 @@ class Profile:
                 "duration": self.load.duration_s,
                 "processes": self.load.processes,
                 **({} if self.load.agents is None else {"agents": list(self.load.agents)}),
+                **({} if self.load.source_addresses == 1 else {"source_addresses": self.load.source_addresses}),
             },
             "agent": {
                 "turns_per_session": a.turns_per_session,

@@ -36,9 +36,10 @@ from loadtests.profile.model import (
     ThinkTime,
 )
 from loadtests.profile.target_server import read_server
+from loadtests.source_address import MAX_SOURCE_ADDRESSES
 from loadtests.transport_config import TRANSPORTS, TransportPolicy
 
-__all__ = ["read_agent", "read_load", "read_proxy", "read_target"]
+__all__ = ["check_source_addresses", "read_agent", "read_load", "read_proxy", "read_target"]
 
 _ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
 
@@ -134,7 +135,7 @@ def read_proxy(value: Any, at: At, allow_remote: bool) -> ProxyConfig:
 
 
 def read_load(value: Any, at: At) -> LoadConfig:
-    sec = Section(value, at, ("users", "spawn_rate", "duration", "processes", "agents"))
+    sec = Section(value, at, ("users", "spawn_rate", "duration", "processes", "agents", "source_addresses"))
     processes = sec.get("processes", integer(-1, 1024), 1)
     if processes == 0:
         raise sec.at_key("processes").error(
@@ -147,7 +148,21 @@ def read_load(value: Any, at: At) -> LoadConfig:
         duration_s=sec.get("duration", duration(positive=True), 60.0),
         processes=processes,
         agents=sec.get("agents", optional(agent_indices(users)), None),
+        source_addresses=sec.get("source_addresses", integer(1, MAX_SOURCE_ADDRESSES), 1),
     )
+
+
+def check_source_addresses(load: LoadConfig, target: TargetConfig, proxy: ProxyConfig, raw: Any, at: At) -> None:
+    """More than one source address is loopback only: the agents' target must be on loopback too
+    (``raw``/``at``: the ``load`` section, for the error's place)."""
+    if load.source_addresses == 1 or target.kind != "external" or proxy.kind != "none":
+        return  # the agents connect to a proxy listener or a server this run starts, on 127.0.0.1
+    host = urllib.parse.urlsplit(target.url or "").hostname
+    if not is_loopback(host):
+        raise at.child("source_addresses", raw).error(
+            f"{load.source_addresses} source addresses are 127.0.0.x, which cannot reach {host!r}",
+            expected="1, or a loopback target",
+        )
 
 
 def _read_think(value: Any, at: At) -> ThinkTime:
