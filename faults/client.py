@@ -148,6 +148,11 @@ class FaultClient:
                 last = exc
         raise BackendError(str(last))
 
+    @property
+    def pid(self) -> int | None:
+        """The process of the server this client started (None for ``TOXIPROXY_URL``)."""
+        return None if self._child is None else self._child.pid
+
     def close(self) -> None:
         """Stop the server this client started (nothing for ``TOXIPROXY_URL``)."""
         child, self._child = self._child, None

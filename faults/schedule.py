@@ -43,9 +43,9 @@ log = logging.getLogger(__name__)
 
 #: Every fault kind. ``toxic`` and ``down`` act on the proxy; the rest are protocol faults played by
 #: the reference server's admin API.
-FAULT_KINDS = ("toxic", "down", "close", "limit", "evict", "wipe_store", "stall", "refuse", "wrong_state")
+FAULT_KINDS = ("toxic", "down", "close", "limit", "evict", "wipe_store", "stall", "refuse", "wrong_state", "leak")
 #: Protocol faults (need the embedded reference server).
-PROTOCOL_KINDS = frozenset({"close", "limit", "evict", "wipe_store", "stall", "refuse", "wrong_state"})
+PROTOCOL_KINDS = frozenset({"close", "limit", "evict", "wipe_store", "stall", "refuse", "wrong_state", "leak"})
 #: Faults that happen at one instant; their removal is recorded right after the apply.
 INSTANT_KINDS = frozenset({"close", "limit", "evict", "wipe_store"})
 #: Protocol faults that pick connections, and so can be aimed at given agents (``FaultSpec.agents``).
@@ -82,6 +82,8 @@ class FaultSpec:
     retry_after_s: float | None = None
     # kind: wrong_state (chained turns of ``share`` of the live connections served from another state)
     turns: int | None = None  # end after this many turns served wrong; None: until the window ends
+    # kind: leak (a leak made on purpose: every new connection keeps this many bytes for the server's life)
+    bytes: int | None = None
     # kinds close, limit, evict, wrong_state: aim at the connections of these agents only (ids such as
     # ``agent-0007``, as their connections name them: faults.identity); None: any connection
     agents: tuple[str, ...] | None = None
@@ -119,6 +121,8 @@ class FaultSpec:
             return {"status": self.status, "retry_after_s": self.retry_after_s}
         if self.kind == "wrong_state":
             return {"turns": self.turns, **aimed}
+        if self.kind == "leak":
+            return {"bytes": self.bytes}
         return aimed
 
 
@@ -208,6 +212,8 @@ class AdminBackend(Protocol):
         self, share: float = 1.0, turns: int | None = None, agents: Sequence[str] | None = None
     ) -> dict[str, Any]: ...
     def clear_wrong_state(self) -> dict[str, Any]: ...
+    def leak(self, size: int) -> dict[str, Any]: ...
+    def clear_leak(self) -> dict[str, Any]: ...
 
 
 Sink = Callable[[ev.Event], None]
@@ -449,6 +455,9 @@ class FaultSchedule:
             return admin.refuse(s.status, s.retry_after_s, s.share)
         if s.kind == "wrong_state":
             return admin.wrong_state(s.share, s.turns, **aim)
+        if s.kind == "leak":
+            assert s.bytes is not None
+            return admin.leak(s.bytes)
         raise ValueError(f"unknown fault kind {s.kind!r}")  # pragma: no cover - FaultSpec checks kind
 
     def _do_remove(self, w: FaultWindow) -> None:
@@ -463,6 +472,8 @@ class FaultSchedule:
             self._need_admin().clear_refuse()
         elif kind == "wrong_state":
             self._need_admin().clear_wrong_state()
+        elif kind == "leak":
+            self._need_admin().clear_leak()
 
 
 def _describe(exc: BaseException) -> str:

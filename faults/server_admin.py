@@ -85,6 +85,12 @@ def stall_request(where: str, ms: int, share: float = 1.0) -> AdminRequest:
     return AdminRequest("POST", "/admin/stall", {"where": where, "ms": ms, "share": _share(share)})
 
 
+def leak_request(size: int) -> AdminRequest:
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 64 * 2**20:
+        raise ServerAdminError(f"leak bytes must be an integer from 0 to 64 MiB, got {size!r}")
+    return AdminRequest("POST", "/admin/leak", {"bytes": size})
+
+
 def refuse_request(status: int, retry_after_s: float | None = None, share: float = 1.0) -> AdminRequest:
     if status not in REFUSE_STATUSES or isinstance(status, bool):
         raise ServerAdminError(f"refuse status must be one of {sorted(REFUSE_STATUSES)}, got {status!r}")
@@ -178,6 +184,13 @@ class ServerAdmin:
 
     def clear_refuse(self) -> dict[str, Any]:
         return self.call(AdminRequest("DELETE", "/admin/refuse"))
+
+    def leak(self, size: int) -> dict[str, Any]:
+        """Standing: every new connection keeps a buffer of ``size`` bytes for the server's life (on purpose)."""
+        return self.call(leak_request(size))
+
+    def clear_leak(self) -> dict[str, Any]:
+        return self.call(AdminRequest("DELETE", "/admin/leak"))
 
     def wrong_state(self, share: float = 1.0, turns: int | None = None,
                     agents: Sequence[str] | None = None) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from faults.schedule import plan
 from reports.ledger import LedgerWriter, ledger_path
 from reports.ledger import schema as ev
 
+from .health import HealthSampler
 from .preflight import PreflightError, preflight
 from .profile import Profile
 from .profile.model import RESPONSES_PATH
@@ -195,18 +196,23 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
     if ledger is not None:
         ledger(run_start_event(profile, run_dir.name))
     status, error = "completed", None
+    # component health (loadtests.health): headless runs only (the web UI's swarms are runs of their own)
+    health = None if web else HealthSampler(run_dir / "ledger", profile.load.health_every_s)
     with contextlib.ExitStack() as stack:  # unwinds in reverse: Locust is gone before the proxy and target stop
         try:
             stops.check()
-            target_url, target_ws, admin_url = _start_target(profile, run_dir, stack)
+            target_url, target_ws, admin_url = _start_target(profile, run_dir, stack, health)
             stops.check()
-            agents_url, proxy_api = _start_proxy(profile, run_dir, stack, target_url)
+            agents_url, proxy_api = _start_proxy(profile, run_dir, stack, target_url, health)
             stops.check()
+            if health is not None:
+                stack.callback(health.stop)  # before the proxy and the target stop
+                health.start()
             preflight(agents_url, target=target_ws, via_proxy=proxy_api is not None,
                       headers=_agent_headers(profile))
             stops.check()
             code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress, progress_every_s,
-                               stops, web)
+                               stops, web, health)
             stops.check()
             if code not in (0, 1):  # 1 can come from Locust's own failure ratio checks; our report judges those
                 status, error = "error", f"locust exited with code {code}; see logs/locust.log"
@@ -241,19 +247,21 @@ def _agent_headers(profile: Profile) -> list[str]:
     return headers
 
 
-def _start_target(profile: Profile, run_dir: Path,
-                  stack: contextlib.ExitStack) -> tuple[str, str, str | None]:
+def _start_target(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
+                  health: HealthSampler | None = None) -> tuple[str, str, str | None]:
     """Returns (host:port of the target, its WebSocket URL, admin base URL or None)."""
     if profile.target.kind == "external":
         assert profile.target.url is not None
         return urlsplit(profile.target.url).netloc, profile.target.url, None
     server = ReferenceServer(server_args(profile), run_dir / "logs" / "server.log")
     stack.callback(server.stop)
+    if health is not None:
+        health.watch("server", server.proc.pid)
     return f"127.0.0.1:{server.port}", server.url, server.http_url
 
 
-def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
-                 target: str) -> tuple[str, str | None]:
+def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack, target: str,
+                 health: HealthSampler | None = None) -> tuple[str, str | None]:
     """Returns (the URL agents use, the Toxiproxy API URL or None)."""
     # The loader gave an external URL its path (RESPONSES_PATH when it had none).
     external = urlsplit(profile.target.url) if profile.target.kind == "external" and profile.target.url else None
@@ -273,6 +281,8 @@ def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
     else:
         client = FaultClient.start_embedded(seed=profile.seed, log_path=log_path, workers=profile.proxy.workers)
     stack.callback(client.close)
+    if health is not None and client.pid is not None:  # the API process, and the data-plane workers it forks
+        health.watch("proxy", client.pid, children="proxy-worker-{n}", first=0)
     with contextlib.suppress(Exception):
         client.delete_proxy(PROXY_NAME)
     proxy = client.create_proxy(PROXY_NAME, upstream=target, listen="127.0.0.1:0")
@@ -326,7 +336,7 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
 
 def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None, admin_url: str | None,
                 progress: TextIO | None, progress_every_s: float, stops: StopSignals,
-                web: WebOptions | None = None) -> int:
+                web: WebOptions | None = None, health: HealthSampler | None = None) -> int:
     """Run Locust to its end, or until a stop signal; returns its exit code once its whole group is gone."""
     cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url, web)
     env = dict(os.environ)
@@ -335,6 +345,8 @@ def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str
         # Its own session: a terminal's Ctrl-C reaches only us, and we stop Locust in order.
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 preexec_fn=parent_death_hook())
+    if health is not None:  # the master and, with --processes, the workers it forks
+        health.watch("locust-master", proc.pid, children="locust-worker-{n}")
     printer = None if progress is None or web is not None else ProgressPrinter(
         progress, LedgerTail(run_dir / "ledger"), profile.load.duration_s, planned_faults=len(profile.plan()),
         every_s=progress_every_s)

@@ -5,7 +5,8 @@ lane per agent named in a failed check (at most ``SWIMLANES``; the page says how
 out), each linked from the checks table.
 
 Charts: agents connected over time, turn latency and TTFT p50/p95 per second, reconnects per
-second, and recovery modes over time; every chart shades the fault windows. Plotly is used
+second, and recovery modes over time, then (when the ledger has health samples) each component's
+RSS and open FDs over time; every chart shades the fault windows. Plotly is used
 because it is already a declared dependency (no matplotlib needed), and a soak run's
 per-second series (an hour is 3,600 points per line) want zoom and hover to investigate, which a
 static image cannot give. The cost is ~4.8 MB of inlined JavaScript per report.
@@ -25,9 +26,11 @@ from reports.render_terminal import headline
 from reports.tables import AGENTS_SHOWN, failed_details, tables
 from reports.trace.render_svg import Scale, agent_svg, connections_svg, lane_id, legend_items
 
-__all__ = ["render_html", "CHART_IDS"]
+__all__ = ["render_html", "CHART_IDS", "HEALTH_CHART_IDS"]
 
 CHART_IDS = ("chart-connected", "chart-latency", "chart-reconnects", "chart-recovery")
+#: drawn when the ledger has component health samples (loadtests/health.py)
+HEALTH_CHART_IDS = ("chart-health-rss", "chart-health-fds")
 _FAULT_FILL = "rgba(214, 39, 40, 0.12)"
 _CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 24px; color: #222; }
@@ -109,6 +112,19 @@ def _figures(report: Report) -> list[dict[str, Any]]:
                 [{"type": "bar", "x": t, "y": [s.recoveries.of(mode) for s in tl], "name": m, "marker": {"color": c}}
                  for mode, m, c in zip(RecoveryMode, modes, colors, strict=True)], "recoveries per second",
                 barmode="stack"),
+    ]
+
+
+def _health_figures(report: Report) -> list[dict[str, Any]]:
+    """RSS and open FDs over time, one line per component."""
+    health = report.summary.health.values()
+    return [
+        _figure(report, "Component RSS over time (fault windows shaded)",
+                [{"type": "scatter", "mode": "lines", "x": list(c.t), "y": [v / 1e6 for v in c.rss_bytes],
+                  "name": c.component} for c in health], "MB"),
+        _figure(report, "Component open file descriptors over time",
+                [{"type": "scatter", "mode": "lines", "x": list(c.t), "y": list(c.fds), "name": c.component}
+                 for c in health], "FDs"),
     ]
 
 
@@ -214,7 +230,10 @@ def render_html(report: Report) -> str:
         body += _trails_html(report)
     body.append("<h2>Charts</h2>")
     config = {"displaylogo": False, "responsive": True}
-    for div_id, fig in zip(CHART_IDS, _figures(report), strict=True):
+    charts = list(zip(CHART_IDS, _figures(report), strict=True))
+    if report.summary.health:
+        charts += list(zip(HEALTH_CHART_IDS, _health_figures(report), strict=True))
+    for div_id, fig in charts:
         body.append(f'<div class="chart-wrap" id="{div_id}-wrap">')
         body.append(pio.to_html(fig, include_plotlyjs=False, full_html=False, div_id=div_id, config=config,
                                 validate=False, default_height="360px"))

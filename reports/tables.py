@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from reports.model import Report
+from reports.slope import MB, component_slopes
 from reports.summary import Dist
 from reports.trail import Trail
 from reports.verify import Check, unrecovered
 
-__all__ = ["Table", "tables", "check_rows", "fmt", "AGENTS_SHOWN", "failed_details", "failed_text", "trail_lines"]
+__all__ = ["Table", "tables", "health_table", "check_rows", "fmt", "AGENTS_SHOWN", "failed_details", "failed_text", "trail_lines"]
 
 Table = tuple[str, list[str], list[list[Any]]]
 AGENTS_SHOWN = 8
@@ -86,6 +87,31 @@ def _dist_row(name: str, d: Dist, unit: str) -> list[Any]:
     return [name, unit, fmt(d.count), fmt(d.p50), fmt(d.p95), fmt(d.p99), fmt(d.max)]
 
 
+def health_table(report: Report) -> Table:
+    """Per component: RSS and FDs at the start and end, and their second-half slopes (Theil-Sen).
+
+    The slopes are shown for any run with a few samples; the health checks judge them only when the
+    second half is long and well enough sampled (``health_min_window_s``, ``health_min_samples``)."""
+    s = report.summary
+    slopes = {c.component: c for c in component_slopes(s, min_samples=3, min_window_s=0.0)}
+    rows = []
+    for name, series in s.health.items():
+        c = slopes.get(name)
+        fds = [v for v in series.fds if v is not None]
+        cpu = [v for v in series.cpu_pct if v is not None]
+        est = [v for v in series.established if v is not None]
+        rows.append([name, ", ".join(str(p) for p in series.pids), len(series.t),
+                     fmt(series.start_rss / MB if series.start_rss is not None else None),
+                     fmt(series.end_rss / MB if series.end_rss is not None else None),
+                     "-" if c is None or c.rss_mb_per_h is None else f"{c.rss_mb_per_h:+.1f}",
+                     fmt(fds[0] if fds else None), fmt(fds[-1] if fds else None),
+                     "-" if c is None or c.fds_per_h is None else f"{c.fds_per_h:+.0f}",
+                     fmt(max(est) if est else None), fmt(sum(cpu) / len(cpu) if cpu else None)])
+    return ("Component health",
+            ["Component", "PID", "Samples", "Start RSS (MB)", "End RSS (MB)", "RSS slope 2nd half (MB/h)",
+             "Start FDs", "End FDs", "FD slope 2nd half (/h)", "Peak established", "Mean CPU %"], rows)
+
+
 def tables(report: Report, *, detail_width: int | None = None) -> list[Table]:
     """Every table of the report, in order: checks, load, latency, recovery, faults, close codes."""
     s = report.summary
@@ -157,6 +183,7 @@ def tables(report: Report, *, detail_width: int | None = None) -> list[Table]:
         ["Closed by", "Code", "Count"],
         [[side, "-" if code is None else code, n] for (side, code), n in s.close_codes.items()],
     ))
+    out.append(health_table(report))
     if s.connect_failures:
         out.append(("Connect failures", ["Error", "Count"], [[k, v] for k, v in s.connect_failures.items()]))
     if bad:

@@ -1,7 +1,7 @@
 """The limits the checks compare against: defaults here, overrides from the profile's ``checks:``.
 
 Every field can be overridden by name in the profile; ``null`` disables the check it feeds (its
-verdict becomes ``skip``). Units are in the name: ``_ms``, ``_s``, ``_pct``, ``_per_s``; ``max_*``
+verdict becomes ``skip``). Units are in the name: ``_ms``, ``_s``, ``_pct``, ``_per_s``, ``_per_h``; ``max_*``
 are counts that may not be exceeded.
 """
 
@@ -64,6 +64,17 @@ class Thresholds:
     max_fault_errors: int | None = 0
     #: planned fault windows that did not apply although the test ran past their start
     max_unapplied_faults: int | None = 0
+
+    # Component health (loadtests/health.py samples; reports/slope.py): Theil-Sen slope over the
+    # run's second half, per component.
+    #: RSS growth, MB (10^6 bytes) per hour
+    health_rss_slope_mb_per_h: float | None = 20.0
+    #: open file descriptors' growth per hour
+    health_fd_slope_per_h: float | None = 200.0
+    #: a component needs this many samples in the second half to be judged
+    health_min_samples: int = 10
+    #: ... and the second half must be at least this long (short runs are skipped, never passed)
+    health_min_window_s: float = 300.0
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Thresholds:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from reports.ledger.schema import Backoff
 from reports.recovery import FaultRecovery, fault_recoveries
+from reports.slope import ComponentSlope, component_slopes
 from reports.summary import Disconnect, Dist, Finding, RunSummary
 from reports.thresholds import Thresholds
 
@@ -288,7 +289,42 @@ def verify(summary: RunSummary, thresholds: Thresholds,
     add(_at_most("faults.errors", sum(len(f.errors) for f in errs), th.max_fault_errors, "errors", (),
                  "; ".join(f"{f.fault}: {f.errors[0]}" for f in errs[:5]) or f"{len(summary.faults)} faults applied"))
     add(_applied_check(summary, th))
+
+    # -- component health ------------------------------------------------------------------------------
+    slopes = component_slopes(summary, min_samples=th.health_min_samples, min_window_s=th.health_min_window_s)
+    add(_growth_check("health.rss_slope", slopes, "rss_mb_per_h", th.health_rss_slope_mb_per_h, "MB/h", "RSS"))
+    add(_growth_check("health.fd_slope", slopes, "fds_per_h", th.health_fd_slope_per_h, "FDs/h", "open FDs"))
     return checks
+
+
+def _growth_check(name: str, slopes: list[ComponentSlope], attr: str, limit: float | None, unit: str,
+                  what: str) -> Check:
+    """FAIL when any component's second-half slope of ``what`` is above ``limit``; SKIP when none was judged."""
+    if limit is None:
+        return Check(name, SKIP, None, None, unit, (), "disabled (no limit)")
+    if not slopes:
+        return Check(name, SKIP, None, limit, unit, (), "no health samples in the ledger (nothing sampled the "
+                                                        "components: an older ledger, or the web UI)")
+    judged = [(c, getattr(c, attr)) for c in slopes if getattr(c, attr) is not None]
+    unjudged = [c for c in slopes if getattr(c, attr) is None]
+    window = slopes[0].window
+    skipped = "; not judged: " + ", ".join(f"{c.component} ({c.why or 'no values'})" for c in unjudged[:6]) \
+        if unjudged else ""
+    if not judged:
+        return Check(name, SKIP, None, limit, unit, (),
+                     f"too few samples to judge {what} growth over the second half ({window}): "
+                     + ", ".join(f"{c.component} ({c.why or 'no values'})" for c in unjudged[:6]))
+    over = sorted(((c, v) for c, v in judged if v > limit), key=lambda cv: -cv[1])
+    worst = max(v for _, v in judged)
+    listed = ", ".join(f"{c.component} {v:+.1f}" for c, v in judged)
+    if over:
+        detail = ("; ".join(f"{c.component}: {what} {v:+.1f} {unit} over {c.window} ({c.samples} samples), "
+                            f"above the limit {limit:g} {unit}" for c, v in over)
+                  + f"; Theil-Sen slope over the second half; all: {listed} {unit}{skipped}")
+        return Check(name, FAIL, round(worst, 2), limit, unit, (), detail)
+    detail = (f"every component's {what} slope at or below {limit:g} {unit} over the second half ({window}, "
+              f"Theil-Sen): {listed} {unit}{skipped}")
+    return Check(name, PASS, round(worst, 2), limit, unit, (), detail)
 
 
 def _applied_check(summary: RunSummary, th: Thresholds) -> Check:

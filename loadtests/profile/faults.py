@@ -61,6 +61,7 @@ _KIND_KEYS: dict[str, tuple[str, ...]] = {
     "stall": ("share", "where", "ms", "stall"),
     "refuse": ("share", "status", "retry_after"),
     "wrong_state": ("share", "turns", "agents"),
+    "leak": ("bytes",),
 }
 _EXCLUSIVE = ("down", "stall", "refuse", "wrong_state")  # one standing mode at a time: a removal would end both
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
@@ -159,6 +160,8 @@ def _read_fault(raw: Any, at: At, index: int, *, proxy_kind: str, target_kind: s
         fields.update(status=status, retry_after_s=retry_after)
     elif kind == "wrong_state":
         fields["turns"] = sec.get("turns", optional(integer(1, 1_000_000_000)), None)
+    elif kind == "leak":
+        fields["bytes"] = sec.get("bytes", integer(0, 64 * 2**20), 65536)
     if kind in AIMED_KINDS:
         indices = sec.get("agents", optional(agent_indices(empty=True)), None)  # []: nobody
         fields["agents"] = None if indices is None else tuple(agent_name(i) for i in indices)
@@ -240,6 +243,8 @@ def fault_to_dict(spec: FaultSpec) -> dict[str, Any]:
             out["retry_after"] = spec.retry_after_s
     elif spec.kind == "wrong_state" and spec.turns is not None:
         out["turns"] = spec.turns
+    elif spec.kind == "leak":
+        out["bytes"] = spec.bytes
     if spec.agents is not None:
         out["agents"] = [index_of(a) for a in spec.agents]
     return out

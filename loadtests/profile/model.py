@@ -78,6 +78,8 @@ class LoadConfig:
     processes: int = 1
     agents: tuple[int, ...] | None = None
     source_addresses: int = 1  # agents connect from 127.0.0.1..127.0.0.N (loadtests.source_address)
+    #: how often the orchestrator samples each component's RSS, FDs, CPU and sockets (loadtests.health)
+    health_every_s: float = 5.0
 
     @property
     def running(self) -> int:
@@ -201,6 +203,7 @@ class Profile:
                 "spawn_rate": self.load.spawn_rate,
                 "duration": self.load.duration_s,
                 "processes": self.load.processes,
+                "health_every": self.load.health_every_s,
                 **({} if self.load.agents is None else {"agents": list(self.load.agents)}),
                 **({} if self.load.source_addresses == 1 else {"source_addresses": self.load.source_addresses}),
             },

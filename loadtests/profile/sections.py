@@ -135,7 +135,8 @@ def read_proxy(value: Any, at: At, allow_remote: bool) -> ProxyConfig:
 
 
 def read_load(value: Any, at: At) -> LoadConfig:
-    sec = Section(value, at, ("users", "spawn_rate", "duration", "processes", "agents", "source_addresses"))
+    sec = Section(value, at, ("users", "spawn_rate", "duration", "processes", "agents", "source_addresses",
+                              "health_every"))
     processes = sec.get("processes", integer(-1, 1024), 1)
     if processes == 0:
         raise sec.at_key("processes").error(
@@ -149,6 +150,7 @@ def read_load(value: Any, at: At) -> LoadConfig:
         processes=processes,
         agents=sec.get("agents", optional(agent_indices(users)), None),
         source_addresses=sec.get("source_addresses", integer(1, MAX_SOURCE_ADDRESSES), 1),
+        health_every_s=_health_every(sec),
     )
 
 
@@ -163,6 +165,13 @@ def check_source_addresses(load: LoadConfig, target: TargetConfig, proxy: ProxyC
             f"{load.source_addresses} source addresses are 127.0.0.x, which cannot reach {host!r}",
             expected="1, or a loopback target",
         )
+
+
+def _health_every(sec: Section) -> float:
+    every = sec.get("health_every", duration(positive=True), 5.0)
+    if every < 1.0:
+        raise sec.at_key("health_every").error(f"{every:g}s is too short", expected="a period of at least 1s")
+    return every
 
 
 def _read_think(value: Any, at: At) -> ThinkTime:

@@ -12,7 +12,7 @@ from aiohttp import web
 from faults import server_admin as client
 from faults.loopback import is_loopback
 
-from .fault_modes import Refuse, Stall, WrongState
+from .fault_modes import Leak, Refuse, Stall, WrongState
 from .state import LiveSession, ServerState
 
 __all__ = ["add_admin_routes", "CLOSE_CODES", "REFUSE_STATUSES"]
@@ -141,6 +141,19 @@ async def _refuse_off(request: web.Request, state: ServerState, body: dict[str, 
     return {"active": False}
 
 
+async def _leak_on(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    size = body.get("bytes", 65536)
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 64 * 2**20:
+        raise _BadBody(f"bytes: expected an integer from 0 to {64 * 2**20} (64 MiB), got {size!r}")
+    state.faults.leak = Leak(bytes=size)
+    return {"active": True}
+
+
+async def _leak_off(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    state.faults.leak = None
+    return {"active": False, "buffers": len(state.faults.leaked)}
+
+
 async def _wrong_state_on(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
     connection, metadata, turns = body.get("connection"), body.get("metadata"), body.get("turns")
     if connection is not None and not isinstance(connection, str):
@@ -210,6 +223,8 @@ def add_admin_routes(app: web.Application, key: web.AppKey[ServerState]) -> None
         ("DELETE", "/admin/stall", _stall_off),
         ("POST", "/admin/refuse", _refuse_on),
         ("DELETE", "/admin/refuse", _refuse_off),
+        ("POST", "/admin/leak", _leak_on),
+        ("DELETE", "/admin/leak", _leak_off),
         ("POST", "/admin/wrong_state", _wrong_state_on),
         ("DELETE", "/admin/wrong_state", _wrong_state_off),
         ("POST", "/admin/reset", _reset),

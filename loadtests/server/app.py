@@ -87,6 +87,7 @@ async def responses_handler(request: web.Request) -> web.StreamResponse:
     if beta:
         log.debug("OpenAI-Beta: %s", beta)  # spec §1: accepted, logged, changes nothing
     await ws.prepare(request)
+    state.faults.leak_connection()
     await Session(state, ws, request).run()
     return ws
 

@@ -1,4 +1,4 @@
-"""Standing protocol faults (stall, refuse) and the seeded draws that pick what they hit (admin-api.md).
+"""Standing protocol faults (stall, refuse, leak) and the seeded draws that pick what they hit (admin-api.md).
 
 A connection whose agent named it (``X-Agentsoak-Conn``, :mod:`faults.identity`) draws its stall and
 refuse chances from a hash of (seed, what, client id, response number on that connection), so they
@@ -20,7 +20,7 @@ from loadtests.protocol import extend_digest
 
 from .store import ContextEntry
 
-__all__ = ["Stall", "Refuse", "WrongState", "FaultState", "client_of", "pick_count", "wrong_state"]
+__all__ = ["Stall", "Refuse", "Leak", "WrongState", "FaultState", "client_of", "pick_count", "wrong_state"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,14 @@ class Refuse:
     status: int
     retry_after_s: float
     share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Leak:
+    """A leak made on purpose (the health checks' test): each new WebSocket connection keeps a buffer of
+    ``bytes`` that is never freed, not when the connection closes nor when the fault is removed."""
+
+    bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,13 @@ class FaultState:
         self.refuse: Refuse | None = None
         self.wrong: WrongState | None = None
         self.wrong_served = 0
+        self.leak: Leak | None = None
+        self.leaked: list[bytes] = []  # the leak's buffers: kept for the process's life, on purpose
+
+    def leak_connection(self) -> None:
+        """A new connection while the leak is on: keep its buffer (filled, so its pages count in RSS)."""
+        if self.leak is not None and self.leak.bytes > 0:
+            self.leaked.append(b"\xa5" * self.leak.bytes)
 
     def serve_wrong_state(self, connection: str, metadata: dict[str, Any] | None) -> bool:
         """Whether this chained turn gets the wrong state (counts it against ``turns``)."""
@@ -143,6 +158,7 @@ class FaultState:
         self.stall = None
         self.refuse = None
         self.wrong = None
+        self.leak = None  # what leaked stays leaked
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -152,4 +168,7 @@ class FaultState:
             out["refuse"] = asdict(self.refuse)
         if self.wrong is not None:
             out["wrong_state"] = dict(asdict(self.wrong), served=self.wrong_served)
+        if self.leak is not None or self.leaked:
+            out["leak"] = {"bytes": None if self.leak is None else self.leak.bytes, "buffers": len(self.leaked),
+                           "leaked_bytes": sum(len(b) for b in self.leaked)}
         return out

@@ -3,8 +3,10 @@
 Each ``Metric`` says which way is worse and the smallest change that counts (a relative floor, a
 fraction of the baseline, and an absolute floor in the metric's unit), so that a stable history
 (MAD near 0) does not flag a 1 ms wobble. The table is the one place to add a metric: append a row
-with its extractor (component resource slopes go here when the ledger carries them); the gate, the
-history store (metrics are name/value rows) and ``compare --threshold`` pick it up by name.
+with its extractor; the gate, the history store (metrics are name/value rows) and ``compare
+--threshold`` pick it up by name. Component resource slopes are rows per component role (the
+server, the Locust master, the Locust workers, the proxy): a role of several processes gives its
+worst (highest) second-half slope, judged with the run's own health thresholds (``reports.slope``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Literal
 from reports.ledger.schema import FAILED_OUTCOMES, GOOD_OUTCOMES
 from reports.model import Report
 from reports.quantile import nearest_rank
+from reports.slope import component_slopes
 
 __all__ = ["Metric", "METRICS", "BY_NAME", "run_metrics"]
 
@@ -67,6 +70,35 @@ def _error_rate(r: Report) -> float | None:
     return failed / ended if ended else None
 
 
+#: component role -> the test on a component name (``locust-worker-3``, ``proxy-worker-0``)
+_ROLES: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
+    ("server", "server", lambda c: c == "server"),
+    ("locust_master", "Locust master", lambda c: c == "locust-master"),
+    ("locust_workers", "Locust workers", lambda c: c.startswith("locust-worker-")),
+    ("proxy", "proxy", lambda c: c == "proxy" or c.startswith("proxy-worker-")),
+)
+
+
+def _slope_of(role: Callable[[str], bool], attr: str) -> Callable[[Report], float | None]:
+    def extract(r: Report) -> float | None:
+        th = r.thresholds
+        values = [getattr(c, attr) for c in component_slopes(r.summary, min_samples=th.health_min_samples,
+                                                             min_window_s=th.health_min_window_s)
+                  if role(c.component) and getattr(c, attr) is not None]
+        return max(values) if values else None
+    return extract
+
+
+def _health_metrics() -> tuple[Metric, ...]:
+    out = []
+    for key, label, role in _ROLES:
+        out.append(Metric(f"{key}_rss_slope_mb_per_h", f"{label} RSS slope", "MB/h", "higher", 0.5, 10.0,
+                          _slope_of(role, "rss_mb_per_h")))
+        out.append(Metric(f"{key}_fd_slope_per_h", f"{label} FD slope", "FDs/h", "higher", 0.5, 50.0,
+                          _slope_of(role, "fds_per_h")))
+    return tuple(out)
+
+
 METRICS: tuple[Metric, ...] = (
     Metric("reconnect_p99_ms", "reconnect p99", "ms", "higher", 0.25, 100.0, _reconnect_p99),
     Metric("turn_latency_p95_ms", "turn latency p95", "ms", "higher", 0.15, 20.0,
@@ -76,6 +108,7 @@ METRICS: tuple[Metric, ...] = (
            lambda r: float(r.summary.integrity.lost_turns.count)),
     Metric("error_rate", "error rate", "ratio", "higher", 0.5, 0.005, _error_rate),
     Metric("cache_hit_ratio", "cache hit ratio", "ratio", "lower", 0.05, 0.02, lambda r: r.summary.cache_hit_ratio),
+    *_health_metrics(),
 )
 BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
 

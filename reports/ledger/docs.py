@@ -25,6 +25,7 @@ _GROUPS: tuple[tuple[str, tuple[type[s.Event], ...]], ...] = (
     ("Agent events (every Locust process)",
      (s.AgentStart, s.AgentStop, s.ConnectAttempt, s.ConnectOk, s.ConnectFail, s.Disconnect, s.ReconnectGiveup,
       s.ProtocolError, s.TurnStart, s.TurnEnd, s.TurnAbandon, s.Recovery, s.TransportFallback)),
+    ("Health events (the orchestrator's sampler)", (s.HealthSample,)),
 )
 
 _HEAD = f"""\

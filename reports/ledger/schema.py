@@ -26,7 +26,7 @@ __all__ = [
     "Backoff", "PlannedFault", "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
     "AgentStart", "AgentStop", "ConnectAttempt", "ConnectOk", "ConnectFail", "Disconnect", "ReconnectGiveup",
     "ProtocolError", "TurnStart", "TurnEnd", "TurnAbandon", "Recovery", "Transport", "FallbackReason",
-    "TransportFallback",
+    "TransportFallback", "HealthSample",
 ]
 
 LEDGER_VERSION = 1
@@ -477,15 +477,35 @@ class TurnAbandon(Event, frozen=True, kw_only=True, tag="turn_abandon"):
     error_code: str | None = None
 
 
+# component health (the orchestrator's sampler, loadtests/health.py)
+
+class HealthSample(Event, frozen=True, kw_only=True, tag="health_sample"):
+    """One sample of one component process, taken every ``load.health_every`` by the orchestrator.
+    ``component`` names it (``locust-master``, ``locust-worker-1``, ``proxy``, ``proxy-worker-0``,
+    ``server``); ``component_pid`` is its process (``pid`` is the orchestrator, the writer);
+    ``cpu_pct`` is the CPU used since its previous sample (100 = one core; null on the first);
+    ``connections`` its TCP sockets, ``established`` those in ESTABLISHED. A value the platform
+    would not give is null."""
+
+    component: str
+    component_pid: int
+    rss_bytes: int
+    fds: int | None
+    cpu_pct: float | None
+    connections: int | None
+    established: int | None
+
+
 #: every kind, in the order docs/ledger.md lists them
 EVENT_TYPES: tuple[type[Event], ...] = (
     RunStart, TestStart, TestStop, RunStop,
     FaultApply, FaultRemove, FaultError,
     AgentStart, AgentStop, ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError,
     TurnStart, TurnEnd, TurnAbandon, Recovery, TransportFallback,
+    HealthSample,
 )
 AnyEvent = Union[  # noqa: UP007 - msgspec needs a Union object built at runtime
     RunStart, TestStart, TestStop, RunStop, FaultApply, FaultRemove, FaultError, AgentStart, AgentStop,
     ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError, TurnStart, TurnEnd,
-    TurnAbandon, Recovery, TransportFallback,
+    TurnAbandon, Recovery, TransportFallback, HealthSample,
 ]

@@ -18,7 +18,7 @@ from reports.ledger.schema import (
 from reports.quantile import nearest_rank
 from reports.sketch import LogHistogram
 
-__all__ = ["CloseKey", "Dist", "Disconnect", "FaultWindow", "Finding", "Integrity", "RecoveryCounts", "RunInfo",
+__all__ = ["CloseKey", "ComponentSeries", "Dist", "Disconnect", "FaultWindow", "Finding", "Integrity", "RecoveryCounts", "RunInfo",
            "RunSummary", "Second"]
 
 
@@ -209,6 +209,29 @@ class Second:
 
 
 @dataclass(frozen=True)
+class ComponentSeries:
+    """One component's ``health_sample`` series, in time order; ``t`` is seconds since the test start
+    (negative before it). ``pids`` are the processes it was seen as (more than one: it was restarted)."""
+
+    component: str
+    pids: tuple[int, ...]
+    t: tuple[float, ...]
+    rss_bytes: tuple[int, ...]
+    fds: tuple[int | None, ...]
+    cpu_pct: tuple[float | None, ...]
+    connections: tuple[int | None, ...]
+    established: tuple[int | None, ...]
+
+    @property
+    def start_rss(self) -> int | None:
+        return self.rss_bytes[0] if self.rss_bytes else None
+
+    @property
+    def end_rss(self) -> int | None:
+        return self.rss_bytes[-1] if self.rss_bytes else None
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """Everything the checks and renderers need, computed in one pass over the ledger."""
 
@@ -240,6 +263,8 @@ class RunSummary:
     timeline: tuple[Second, ...]
     transports: Mapping[str, int] = field(default_factory=dict)  # completed turns by turn_end.transport
     fallbacks: Mapping[str, int] = field(default_factory=dict)  # agent -> transport_fallback events
+    #: component -> its health samples (``health_sample``), components in name order
+    health: Mapping[str, ComponentSeries] = field(default_factory=dict)
 
     @property
     def reconnect_times_ms(self) -> list[float]:

@@ -19,6 +19,7 @@ from reports.ledger import schema as ev
 from reports.ledger.reader import UnknownEvent
 from reports.summary.connections import Connections
 from reports.summary.faults import Faults
+from reports.summary.health import Health
 from reports.summary.model import Dist, RunSummary
 from reports.summary.run import RunFrame
 from reports.summary.timeline import Timeline
@@ -62,6 +63,7 @@ class _Pass:
         self.timeline = Timeline()
         self.run = RunFrame()
         self.faults = Faults()
+        self.health = Health()
         self.turns = Turns(self.timeline, self.agents)
         self.conns = Connections(self.timeline, self.agents)
         run, faults, turns, conns = self.run, self.faults, self.turns, self.conns
@@ -75,7 +77,7 @@ class _Pass:
         self.other_handlers: dict[type[Any], Callable[[Any], None]] = {
             ev.RunStart: run.run_start, ev.RunStop: run.run_stop, ev.TestStart: run.test_started,
             ev.TestStop: run.test_stopped, ev.FaultApply: faults.apply, ev.FaultRemove: faults.remove,
-            ev.FaultError: faults.error,
+            ev.FaultError: faults.error, ev.HealthSample: self.health.sample,
         }
 
     def feed(self, e: ev.Event | UnknownEvent) -> None:
@@ -132,6 +134,7 @@ class _Pass:
             timeline=timeline.seconds(base),
             transports=dict(sorted(turns.transports.items())),
             fallbacks=dict(sorted(turns.fallbacks.items())),
+            health=self.health.series(base),
         )
 
 

@@ -44,7 +44,7 @@ def test_invalid_profile_exits_2_with_the_error_on_stderr(tmp_path):
     assert code == 2 and out == ""
     assert (
         err
-        == f"error: {bad}:2: load.userz: unknown key; expected one of agents, duration, processes, source_addresses, spawn_rate, users; did you mean 'users'?\n"
+        == f"error: {bad}:2: load.userz: unknown key; expected one of agents, duration, health_every, processes, source_addresses, spawn_rate, users; did you mean 'users'?\n"
     )
 
 
