@@ -58,6 +58,7 @@ class HealthSampler:
 
     def start(self) -> HealthSampler:
         if self._thread is None:
+            self._ledger_dir.mkdir(parents=True, exist_ok=True)
             self._writer = LedgerWriter(ledger_path(self._ledger_dir, "health"))
             self._thread = threading.Thread(target=self._loop, name="agentsoak-health", daemon=True)
             self._thread.start()

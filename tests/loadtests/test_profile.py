@@ -390,3 +390,17 @@ def test_reconnect_cooldown_is_its_own_knob_down_to_the_user_class():
         "print(r.max_delay, r.cooldown)"
     )
     assert out.split() == ["2.0", "30.0"]
+
+
+def test_health_every_and_the_leak_fault_read_and_round_trip():
+    p = parse_profile("name: x\nload: {health_every: 2s}\nfaults:\n  - {name: leak, kind: leak, at: 5s, bytes: 4096}\n")
+    assert p.load.health_every_s == 2.0
+    (leak,) = p.faults
+    assert (leak.kind, leak.bytes, leak.duration_s, leak.ledger_attributes()) == ("leak", 4096, 0.0, {"bytes": 4096})
+    again = parse_profile(yaml.safe_dump(p.to_dict()))
+    assert again.faults == p.faults and again.load.health_every_s == 2.0
+    assert parse_profile("name: x\n").load.health_every_s == 5.0
+    with pytest.raises(ProfileError, match="health_every"):
+        parse_profile("name: x\nload: {health_every: 0.5s}\n")
+    with pytest.raises(ProfileError, match="bytes"):
+        parse_profile("name: x\nfaults:\n  - {name: leak, kind: leak, at: 5s, bytes: -1}\n")
