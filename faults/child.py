@@ -86,8 +86,8 @@ def parent_death_hook() -> Callable[[], None] | None:
     return tie
 
 
-def tie_to_parent(parent: int) -> bool:
-    """Tie this (already running) process to ``parent``: SIGTERM when the thread that forked it dies.
+def tie_to_parent(parent: int, sig: signal.Signals = signal.SIGTERM) -> bool:
+    """Tie this (already running) process to ``parent``: ``sig`` when the thread that forked it dies.
 
     For processes that are forked rather than exec'd by a :class:`Child` (Locust's ``--processes``
     workers, forked by their master). Exits at once if ``parent`` is already gone. Returns whether
@@ -95,7 +95,7 @@ def tie_to_parent(parent: int) -> bool:
     """
     if _PRCTL is None:
         return False
-    _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    _PRCTL(_PR_SET_PDEATHSIG, int(sig))
     if os.getppid() != parent:  # it died before the tie was made
         os._exit(1)
     return True

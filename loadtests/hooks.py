@@ -20,7 +20,10 @@ The per-environment state (sink, profile, schedule) is in :mod:`loadtests.run_st
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any
+
+import gevent
 
 from faults.child import tie_to_parent
 from faults.identity import PROXY_NAME
@@ -67,7 +70,7 @@ class AgentsoakHooks:
     def on_init(environment: Any, **_kw: Any) -> None:
         agent_index.install(environment)
         if runner_kind(environment) == "WorkerRunner" and getattr(environment.parsed_options, "processes", None):
-            tie_to_parent(os.getppid())  # forked by its master (or by `locust --worker --processes N`)
+            _tie_worker_to_master(environment)
         state = state_for(environment)
         if getattr(environment.parsed_options, "agentsoak_ui", False):
             from .ui.session import install
@@ -142,3 +145,32 @@ class AgentsoakHooks:
         close = getattr(state.sink, "close", None) if state else None
         if close:
             close()
+
+
+#: the signal a forked worker gets when its master dies (SIGTERM would cut short an orderly quit)
+_MASTER_GONE = signal.SIGUSR2
+_QUIT_MARGIN_S = 10.0
+
+
+def _tie_worker_to_master(environment: Any) -> None:
+    """A worker forked by its master (``--processes``) ends when the master dies, without cutting short
+    an orderly quit: Locust's master exits as soon as it has told its workers to quit, while they may
+    still be stopping their users (up to ``--stop-timeout``) and closing their ledgers. A worker that is
+    stopping (or stopped) gets that long, and a margin, to end by itself before Locust's own SIGTERM
+    shutdown; one that is running gets it at once.
+    """
+    if not tie_to_parent(os.getppid(), _MASTER_GONE):
+        return
+    grace_s = float(getattr(environment.parsed_options, "stop_timeout", 0) or 0) + _QUIT_MARGIN_S
+
+    def terminate() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def master_gone() -> None:
+        runner = environment.runner
+        if runner is not None and runner.state in ("stopping", "stopped", "cleanup"):
+            gevent.spawn_later(grace_s, terminate)
+        else:
+            terminate()
+
+    gevent.signal_handler(_MASTER_GONE, master_gone)
