@@ -13,6 +13,7 @@ from faults import server_admin as client
 from faults.loopback import is_loopback
 
 from .fault_modes import Leak, Refuse, Stall, WrongState
+from .siblings import LOCAL_ONLY, merge, worker_stats
 from .state import LiveSession, ServerState
 
 __all__ = ["add_admin_routes", "CLOSE_CODES", "REFUSE_STATUSES"]
@@ -55,13 +56,13 @@ def _number(body: dict[str, Any], key: str, default: float | None = None) -> flo
 
 
 async def _stats(request: web.Request, state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
-    return {
+    return worker_stats({
         "connections": len(state.sessions),
         "responses": state.responses,
         "turns_in_flight": state.turns_in_flight,
         "store_size": len(state.store),
         "faults": state.faults.to_dict(),
-    }
+    }, state.siblings)
 
 
 def _spawn(state: ServerState, coro: Awaitable[None]) -> None:
@@ -202,10 +203,14 @@ def _route(
             return web.json_response({"error": "body: invalid JSON"}, status=400)
         if not isinstance(body, dict):
             return web.json_response({"error": "body: expected a JSON object"}, status=400)
+        state = request.app[key]
         try:
-            reply = await handler(request, request.app[key], body)
+            reply = await handler(request, state, body)
         except _BadBody as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        siblings = state.siblings
+        if siblings is not None and request.path not in LOCAL_ONLY and not siblings.is_private(request):
+            reply = merge(reply, await siblings.forward(request, raw))  # every worker acts, one reply
         return web.json_response(reply)
 
     return route

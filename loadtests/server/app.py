@@ -7,7 +7,9 @@ import asyncio
 import hmac
 import logging
 import math
+import os
 import signal
+import socket
 from collections.abc import Callable
 
 from aiohttp import web
@@ -19,14 +21,17 @@ from .config import ServerConfig
 from .fault_modes import client_of
 from .http_api import post_responses
 from .session import Session
+from .siblings import Siblings
 from .state import ServerState
+from .store import ResponseStore
 
-__all__ = ["BACKLOG", "STATE_KEY", "build_app", "serve"]
+__all__ = ["BACKLOG", "STATE_KEY", "WORKER_HEADER", "build_app", "serve"]
 
 log = logging.getLogger("agentsoak.server")
 
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("agentsoak_state", ServerState)
 BACKLOG = 4096  # accept queue, as the proxy's (aiohttp's default is 128: a reconnect storm overflows it)
+WORKER_HEADER = "X-Agentsoak-Worker"  # the pid of the process that took the upgrade
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # full-input chains resend whole histories
 CLOSE_TIMEOUT_S = 2.0
 WS_VERSION = "13"  # the only version RFC 6455 defines  # how long a server-side Close waits for the peer's Close
@@ -79,6 +84,7 @@ async def responses_handler(request: web.Request) -> web.StreamResponse:
         max_msg_size=MAX_FRAME_BYTES,
         timeout=CLOSE_TIMEOUT_S,
     )
+    ws.headers[WORKER_HEADER] = str(os.getpid())
     if not ws.can_prepare(request).ok:
         return _http_error(
             426, "upgrade_required", "GET /v1/responses needs a WebSocket upgrade.", {"Upgrade": "websocket"}
@@ -106,33 +112,60 @@ async def _close_all(app: web.Application) -> None:
     await asyncio.gather(*(s.close(1001) for s in sessions), return_exceptions=True)
 
 
-def build_app(config: ServerConfig) -> web.Application:
-    """The whole server as one application (WebSocket endpoint and admin API on one port)."""
+async def _close_siblings(app: web.Application) -> None:
+    siblings = app[STATE_KEY].siblings
+    if siblings is not None:
+        await siblings.close()
+
+
+def build_app(
+    config: ServerConfig, *, store: ResponseStore | None = None, siblings: Siblings | None = None
+) -> web.Application:
+    """The whole server as one application (WebSocket endpoint and admin API on one port); ``store``
+    and ``siblings`` for one worker of several (``workers.py``)."""
     app = web.Application()
-    state = ServerState(config)
+    state = ServerState(config, store=store, siblings=siblings)
     app[STATE_KEY] = state
     app.router.add_get("/v1/responses", responses_handler)
     app.router.add_post("/v1/responses", responses_post_handler)
     add_admin_routes(app, STATE_KEY)
     app.on_shutdown.append(_close_all)
+    app.on_cleanup.append(_close_siblings)
     return app
 
 
 async def serve(
-    config: ServerConfig, *, ready: Callable[[str], None] | None = None, stop: asyncio.Event | None = None
+    config: ServerConfig,
+    *,
+    ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+    sock: socket.socket | None = None,
+    admin_sock: socket.socket | None = None,
+    store: ResponseStore | None = None,
+    siblings: Siblings | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop``); ``ready`` gets ``http://host:port`` once listening."""
-    app = build_app(config)
+    """Run until SIGINT/SIGTERM (or ``stop``); ``ready`` gets ``http://host:port`` once listening.
+
+    A worker of several gets its listening ``sock`` (instead of binding ``config.host:port``), its
+    private ``admin_sock``, the shared ``store`` and its ``siblings``.
+    """
+    app = build_app(config, store=store, siblings=siblings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, backlog=BACKLOG)
+    if sock is not None:
+        site: web.BaseSite = web.SockSite(runner, sock, backlog=BACKLOG)
+    else:
+        site = web.TCPSite(runner, config.host, config.port, backlog=BACKLOG)
     await site.start()
-    sock = site._server.sockets[0]  # type: ignore[union-attr]
-    host, port = sock.getsockname()[:2]
+    if admin_sock is not None:
+        await web.SockSite(runner, admin_sock).start()
+    bound = site._server.sockets[0]  # type: ignore[union-attr]
+    host, port = bound.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     log.info(
-        "listening on %s seed=%d lifetime=%ss tokens_per_s=%s auth=%s",
+        "listening on %s%s seed=%d lifetime=%ss tokens_per_s=%s auth=%s",
         url,
+        "" if siblings is None else f" worker={siblings.index + 1}/{siblings.count} pid={os.getpid()}",
         app[STATE_KEY].seed,
         config.connection_lifetime_s,
         config.tokens_per_s,

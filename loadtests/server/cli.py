@@ -162,6 +162,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"listening on {url}", flush=True)
 
     try:
+        if config.workers > 1:
+            from .workers import run_workers
+
+            return run_workers(config, config.workers, ready=ready)
         asyncio.run(serve(config, ready=ready))
     except OSError as exc:  # e.g. the port is taken
         print(f"agentsoak serve: {exc}", file=sys.stderr)

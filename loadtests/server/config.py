@@ -115,6 +115,10 @@ class ServerConfig:
     compression: bool = _knob(
         True, kind="flag", group="network", help="refuse permessage-deflate (accepted when offered by default)"
     )
+    workers: int = _knob(
+        1, kind="int", lo=1, hi=64, group="network", metavar="N", profile="workers",
+        help="server processes on the one port (SO_REUSEPORT), sharing one store; 1: a single process",
+    )  # fmt: skip
     # -- cost model (spec §9, §10) --
     seed: int | None = _knob(
         None, kind="int", nullable=True, none_means="random, logged", metavar="N", help="RNG seed"

@@ -13,6 +13,7 @@ from loadtests.protocol import IdSource
 
 from .config import ServerConfig
 from .fault_modes import FaultState
+from .siblings import Siblings
 from .store import ResponseStore
 
 __all__ = ["LiveSession", "ServerState"]
@@ -43,10 +44,15 @@ log = logging.getLogger("agentsoak.server")
 class ServerState:
     """Everything connections share. One per process; never touched from another thread."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, store: ResponseStore | None = None,
+                 siblings: Siblings | None = None) -> None:
+        """``store``: the shared store of a multi-worker server (default: this process's own LRU);
+        ``siblings``: this worker's place among them (connection and request ids interleave, so
+        ``c<n>`` and ``h<n>`` stay unique across workers)."""
         self.config = config
         self.seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**32)
-        self.store = ResponseStore(config.store_capacity)
+        self.store = store if store is not None else ResponseStore(config.store_capacity)
+        self.siblings = siblings
         self.ids = IdSource()
         self.faults = FaultState(self.seed)
         self.sessions: dict[str, LiveSession] = {}
@@ -54,8 +60,9 @@ class ServerState:
         self.background: set[asyncio.Future[None]] = set()  # admin-started closes, kept referenced
         self.http_requests = 0  # POST /v1/responses answered past auth
         self.http_in_flight = 0  # HTTP turns streaming now
-        self._indexes = itertools.count(1)
-        self._http_indexes = itertools.count(1)
+        first, step = (1, 1) if siblings is None else (1 + siblings.index, siblings.count)
+        self._indexes = itertools.count(first, step)
+        self._http_indexes = itertools.count(first, step)
         self._http_seen: weakref.WeakSet[Any] = weakref.WeakSet()  # transports that already sent a request
 
     def next_index(self) -> int:
