@@ -57,9 +57,29 @@ def _listener(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
+_STORE_PREFIX = "agentsoak-store-"
+
+
 def _store_dir() -> str:
+    """A fresh directory for the store, named after this pid; first sweeps the ones whose server is
+    gone (a server killed with SIGKILL cannot remove its own)."""
     shm = Path("/dev/shm")
-    return tempfile.mkdtemp(prefix="agentsoak-store-", dir=str(shm) if shm.is_dir() else None)
+    base = shm if shm.is_dir() else Path(tempfile.gettempdir())
+    for old in base.glob(f"{_STORE_PREFIX}*"):
+        pid = old.name.removeprefix(_STORE_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{_STORE_PREFIX}{os.getpid()}-", dir=str(base))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's
+    return True
 
 
 def _worker(index: int, config: ServerConfig, listeners: list[socket.socket], admins: list[socket.socket],

@@ -136,3 +136,19 @@ def test_the_profile_sets_the_workers_and_the_orchestrator_passes_them():
     assert args[args.index("--workers") + 1] == "3"
     assert "--workers" in server_args(parse_profile("")) and server_args(parse_profile(""))[
         server_args(parse_profile("")).index("--workers") + 1] == "1"
+
+
+def test_a_killed_servers_store_is_swept_by_the_next_one(reference_server):
+    import glob
+    import os
+    import re as _re
+
+    first = reference_server(workers=2)
+    found = _re.search(r"store (\S+)/store\.sqlite", first.log_text())
+    assert found, first.log_text()
+    store_dir = found.group(1)
+    assert os.path.isdir(store_dir)
+    first.kill()  # SIGKILL: the workers go with it, nobody removes the store
+    assert os.path.isdir(store_dir)
+    reference_server(workers=2)
+    assert not os.path.exists(store_dir), glob.glob(os.path.dirname(store_dir) + "/agentsoak-store-*")
