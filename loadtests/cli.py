@@ -12,6 +12,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("loadtests.server.cli", "register_cli"),  # serve
     ("faults.cli", "register_cli"),  # proxy
     ("loadtests.run_cli", "register_cli"),  # run, demo
+    ("loadtests.distributed", "register_cli"),  # worker
     ("loadtests.ab_cli", "register_cli"),  # ab
     ("loadtests.soak_cli", "register_cli"),  # soak
     ("loadtests.ui.cli", "register_cli"),  # ui

@@ -29,12 +29,36 @@ from faults.child import tie_to_parent
 from faults.identity import PROXY_NAME
 from reports.ledger import schema as ev
 
-from . import agent_index
+from . import agent_index, ledger_collect, master_link
 from .run_state import release, runner_kind, state_for
 from .stats_bounds import StatsBounds
 from .users import configure_from_profile
 
 __all__ = ["AgentsoakHooks"]
+
+RESOLVED_PROFILE = "profile.resolved.yaml"
+
+
+def _profile_text(environment: Any) -> str | None:
+    """The master's resolved profile, as its workers load it."""
+    path = getattr(environment.parsed_options, "agentsoak_profile", None)
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _link_to_master(environment: Any) -> float:
+    """A worker: take the master's profile when it has none of its own; return its clock offset."""
+    opts = environment.parsed_options
+    link = master_link.fetch(environment, want_profile=not opts.agentsoak_profile)
+    if not opts.agentsoak_profile and link.profile_yaml is not None and opts.agentsoak_run_dir:
+        path = os.path.join(opts.agentsoak_run_dir, RESOLVED_PROFILE)
+        os.makedirs(opts.agentsoak_run_dir, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(link.profile_yaml)
+        opts.agentsoak_profile = path
+    return link.clock_offset_s
 
 
 class AgentsoakHooks:
@@ -62,6 +86,8 @@ class AgentsoakHooks:
                             help="Name of the Toxiproxy proxy the agents connect through.")
         parser.add_argument("--agentsoak-admin-url", default=None, include_in_web_ui=False,
                             help="Base URL of the reference server's admin API (protocol faults).")
+        parser.add_argument("--agentsoak-ledger-role", default=None, include_in_web_ui=False,
+                            help="Name of this process's ledger file before -<pid> (default: master or locust).")
         parser.add_argument("--agentsoak-ui", action="store_true", default=False, include_in_web_ui=False,
                             help="agentsoak ui: every swarm is a run of its own, with live gauges and fault "
                                  "controls in the web UI (loadtests.ui).")
@@ -69,9 +95,14 @@ class AgentsoakHooks:
     @staticmethod
     def on_init(environment: Any, **_kw: Any) -> None:
         agent_index.install(environment)
-        if runner_kind(environment) == "WorkerRunner" and getattr(environment.parsed_options, "processes", None):
-            _tie_worker_to_master(environment)
-        state = state_for(environment)
+        ledger_collect.install(environment)
+        master_link.install(environment, profile_text=lambda: _profile_text(environment))
+        offset = 0.0
+        if runner_kind(environment) == "WorkerRunner":
+            if getattr(environment.parsed_options, "processes", None):
+                _tie_worker_to_master(environment)  # forked by its master (or by `locust --worker --processes N`)
+            offset = _link_to_master(environment)
+        state = state_for(environment, clock_offset_s=offset)
         if getattr(environment.parsed_options, "agentsoak_ui", False):
             from .ui.session import install
 
@@ -136,6 +167,8 @@ class AgentsoakHooks:
             flush()
         if state.web is not None:
             state.web.end()  # closes the run and (master) verifies it
+        elif runner_kind(environment) == "MasterRunner" and environment.parsed_options.agentsoak_run_dir:
+            ledger_collect.collect(environment, os.path.join(environment.parsed_options.agentsoak_run_dir, "ledger"))
 
     @staticmethod
     def on_quitting(environment: Any, **_kw: Any) -> None:

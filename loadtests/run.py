@@ -43,6 +43,7 @@ from faults.schedule import plan
 from reports.ledger import LedgerWriter, ledger_path
 from reports.ledger import schema as ev
 
+from .distributed import MasterOptions
 from .health import HealthSampler
 from .preflight import PreflightError, preflight
 from .profile import Profile
@@ -177,8 +178,11 @@ def write_run_json(run_dir: Path, profile: Profile, status: str, error: str | No
 
 def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: TextIO | None = sys.stderr,
                 stops: StopSignals | None = None, progress_every_s: float = DEFAULT_PROGRESS_EVERY_S,
-                web: WebOptions | None = None) -> RunResult:
+                web: WebOptions | None = None, master: MasterOptions | None = None) -> RunResult:
     """Run one scenario end to end and return where it went. Never raises for a broken run.
+
+    ``master``: Locust runs as a master and the agents on the workers that connect to it
+    (:mod:`loadtests.distributed`).
 
     ``progress``: where the status line goes (None: nowhere); redrawn in place when it is a terminal,
     else one line every ``progress_every_s`` (:mod:`loadtests.progress`). ``stops`` is the caller's
@@ -187,7 +191,7 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
     if stops is None:
         with StopSignals() as own:
             return run_profile(profile, run_dir=run_dir, progress=progress, stops=own,
-                               progress_every_s=progress_every_s, web=web)
+                               progress_every_s=progress_every_s, web=web, master=master)
     run_dir = run_dir or make_run_dir(profile)
     write_resolved_profile(profile, run_dir)
     # With the web UI the Locust master opens and closes each swarm's run (loadtests.ui.session); the
@@ -203,7 +207,8 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
             stops.check()
             target_url, target_ws, admin_url = _start_target(profile, run_dir, stack, health)
             stops.check()
-            agents_url, proxy_api = _start_proxy(profile, run_dir, stack, target_url, health)
+            agents_url, proxy_api = _start_proxy(profile, run_dir, stack, target_url, health,
+                                                 listen=master.agents_listen if master else None)
             stops.check()
             if health is not None:
                 stack.callback(health.stop)  # before the proxy and the target stop
@@ -211,8 +216,10 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
             preflight(agents_url, target=target_ws, via_proxy=proxy_api is not None,
                       headers=_agent_headers(profile))
             stops.check()
+            if master is not None and master.agents_url:
+                agents_url = master.agents_url  # the name workers reach the route by
             code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress, progress_every_s,
-                               stops, web, health)
+                               stops, web, health, master)
             stops.check()
             if code not in (0, 1):  # 1 can come from Locust's own failure ratio checks; our report judges those
                 status, error = "error", f"locust exited with code {code}; see logs/locust.log"
@@ -261,8 +268,8 @@ def _start_target(profile: Profile, run_dir: Path, stack: contextlib.ExitStack,
 
 
 def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack, target: str,
-                 health: HealthSampler | None = None) -> tuple[str, str | None]:
-    """Returns (the URL agents use, the Toxiproxy API URL or None)."""
+                 health: HealthSampler | None = None, listen: str | None = None) -> tuple[str, str | None]:
+    """Returns (the URL agents use, the Toxiproxy API URL or None); ``listen``: the route's host:port."""
     # The loader gave an external URL its path (RESPONSES_PATH when it had none).
     external = urlsplit(profile.target.url) if profile.target.kind == "external" and profile.target.url else None
     scheme, path = (external.scheme, external.path) if external else ("ws", RESPONSES_PATH)
@@ -285,7 +292,7 @@ def _start_proxy(profile: Profile, run_dir: Path, stack: contextlib.ExitStack, t
         health.watch("proxy", client.pid, children="proxy-worker-{n}", first=0)
     with contextlib.suppress(Exception):
         client.delete_proxy(PROXY_NAME)
-    proxy = client.create_proxy(PROXY_NAME, upstream=target, listen="127.0.0.1:0")
+    proxy = client.create_proxy(PROXY_NAME, upstream=target, listen=listen or "127.0.0.1:0")
 
     def _remove_route() -> None:
         with contextlib.suppress(Exception):
@@ -307,7 +314,8 @@ def processes_args(processes: int) -> list[str]:
 
 
 def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None,
-                    admin_url: str | None, web: WebOptions | None = None) -> list[str]:
+                    admin_url: str | None, web: WebOptions | None = None,
+                    master: MasterOptions | None = None) -> list[str]:
     load = profile.load
     if web is None:
         mode = ["--headless", "-u", str(load.running), "-r", str(load.spawn_rate),
@@ -325,7 +333,9 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
         "--agentsoak-run-dir", str(run_dir), "--agentsoak-profile", str(run_dir / "profile.resolved.yaml"),
         "--seed", str(profile.seed), "--loglevel", "INFO", "--logfile", str(run_dir / "logs" / "locust.log"),
     ]
-    if load.processes != 1:
+    if master is not None:
+        cmd += master.locust_args()
+    elif load.processes != 1:
         cmd += processes_args(load.processes)
     if proxy_api:
         cmd += ["--agentsoak-proxy-api", proxy_api, "--agentsoak-proxy-name", PROXY_NAME]
@@ -336,9 +346,10 @@ def _locust_command(profile: Profile, run_dir: Path, agents_url: str, proxy_api:
 
 def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str | None, admin_url: str | None,
                 progress: TextIO | None, progress_every_s: float, stops: StopSignals,
-                web: WebOptions | None = None, health: HealthSampler | None = None) -> int:
+                web: WebOptions | None = None, health: HealthSampler | None = None,
+                master: MasterOptions | None = None) -> int:
     """Run Locust to its end, or until a stop signal; returns its exit code once its whole group is gone."""
-    cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url, web)
+    cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url, web, master)
     env = dict(os.environ)
     env.pop("TOXIPROXY_URL", None)  # the master gets the proxy API explicitly
     with open(run_dir / "logs" / "locust.out", "w") as out:

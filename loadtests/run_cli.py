@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tabulate import tabulate
 
 from .catalog import load_profile_arg, shipped_profiles
+from .distributed import add_master_options, master_options
 from .profile.fields import DURATION_HELP, parse_duration_text
 from .progress import DEFAULT_PROGRESS_EVERY_S
 
@@ -30,6 +31,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("profile", help="a YAML profile file, or a shipped profile's name (see `agentsoak profiles`)")
     add_run_options(run)
+    add_master_options(run)
     run.set_defaults(func=_cmd_run)
 
     demo = subparsers.add_parser(
@@ -118,9 +120,17 @@ def run_and_report(args: argparse.Namespace, stops: StopSignals) -> RunOutcome:
     from .profile.late_faults import late_fault_warnings
     from .run import make_run_dir, run_profile
 
+    master = master_options(args) if hasattr(args, "master") else None
+    if isinstance(master, str):
+        print(f"agentsoak: error: {master}", file=sys.stderr)
+        return RunOutcome(2, NOT_RUN, args.profile, None, master)
     profile = load_profile_arg(args.profile, args.overrides, allow_remote=args.allow_remote)
     if isinstance(profile, str):
         return RunOutcome(2, NOT_RUN, args.profile, None, profile)
+    if master is not None and profile.load.processes != 1:
+        reason = "--master runs no users itself: set load.processes to 1 (workers take --processes)"
+        print(f"agentsoak: error: {reason}", file=sys.stderr)
+        return RunOutcome(2, NOT_RUN, profile.name, None, reason)
     for warning in late_fault_warnings(profile):
         print(f"agentsoak: {warning}", file=sys.stderr)
     run_dir = make_run_dir(profile, args.output_dir)
@@ -129,10 +139,14 @@ def run_and_report(args: argparse.Namespace, stops: StopSignals) -> RunOutcome:
         f"{load.running} of {load.users} agents: {', '.join(map(str, load.agents))}"
     print(f"agentsoak: running {profile.name} ({agents}, {profile.load.duration_s:.0f}s, "
           f"{len(profile.faults)} fault entries) -> {run_dir}", file=sys.stderr)
+    if master is not None:
+        print(f"agentsoak: Locust master on {master.bind_host}:{master.port}, waiting for "
+              f"{master.expect_workers} worker(s) (agentsoak worker --master-host HOST --master-port "
+              f"{master.port})", file=sys.stderr)
     meta = RunMeta.starting_now(target_revision(args.target_revision))
     write_meta(run_dir, meta)  # now, so that a run killed half-way still says what and where it was
     result = run_profile(profile, run_dir=run_dir, progress=None if args.quiet else sys.stderr, stops=stops,
-                         progress_every_s=args.progress_every)
+                         progress_every_s=args.progress_every, master=master)
     write_meta(result.run_dir, meta.ended_now())
     report = build_report(result.run_dir)
     paths = write_report(report, result.run_dir)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from reports.ledger import LedgerWriter, ledger_path
 
 from .profile import load_profile
-from .sink import EventSink, RecentSink, SwitchSink
+from .sink import EventSink, RecentSink, ShiftedSink, SwitchSink
 from .stats_bounds import StatsBounds
 
 if TYPE_CHECKING:
@@ -51,8 +51,12 @@ def runner_kind(environment: Any) -> str:
     return type(getattr(environment, "runner", None)).__name__
 
 
-def state_for(environment: Any) -> RunState:
-    """The state of ``environment`` in this process, made on first use."""
+def state_for(environment: Any, *, clock_offset_s: float = 0.0) -> RunState:
+    """The state of ``environment`` in this process, made on first use.
+
+    ``clock_offset_s`` (a worker on another machine, :mod:`loadtests.master_link`): what its ledger's
+    ``mono`` stamps are moved by, onto the master's clock; it counts only on first use.
+    """
     state = _STATES.get(id(environment))
     if state is None:
         opts = environment.parsed_options
@@ -60,8 +64,11 @@ def state_for(environment: Any) -> RunState:
         if getattr(opts, "agentsoak_ui", False):
             sink: EventSink = SwitchSink()  # each swarm's run gets its ledger at test_start (loadtests.ui)
         elif run_dir:
-            role = "master" if runner_kind(environment) == "MasterRunner" else "locust"
+            role = getattr(opts, "agentsoak_ledger_role", None) or (
+                "master" if runner_kind(environment) == "MasterRunner" else "locust")
             sink = LedgerWriter(ledger_path(os.path.join(run_dir, "ledger"), role))
+            if clock_offset_s:
+                sink = ShiftedSink(sink, clock_offset_s)
         else:
             sink = RecentSink()  # bounded: a web-UI session can run for days
         path = getattr(opts, "agentsoak_profile", None)

@@ -6,9 +6,11 @@ import threading
 from collections import Counter, deque
 from typing import Any, Protocol
 
+import msgspec
+
 from reports.ledger.schema import Event
 
-__all__ = ["RECENT_EVENTS", "EventSink", "MemorySink", "RecentSink", "SwitchSink"]
+__all__ = ["RECENT_EVENTS", "EventSink", "MemorySink", "RecentSink", "ShiftedSink", "SwitchSink"]
 
 #: How many events a :class:`RecentSink` keeps by default (a few MB at most).
 RECENT_EVENTS = 10_000
@@ -118,3 +120,47 @@ class SwitchSink:
 
     def close(self) -> None:
         self.switch(None)
+
+
+class ShiftedSink:
+    """Writes each event to ``inner`` with ``mono`` and every ``*_mono`` field moved by ``offset_s``.
+
+    A worker on another machine puts its ledger on its master's monotonic clock this way
+    (:mod:`loadtests.master_link`); ``path``, ``flush`` and ``close`` are the inner sink's.
+    """
+
+    def __init__(self, inner: Any, offset_s: float) -> None:
+        self.inner = inner
+        self.offset_s = offset_s
+        self.path = getattr(inner, "path", None)
+
+    def __call__(self, event: Event, /) -> None:
+        changes = {}
+        for name in _mono_fields(type(event)):
+            v = getattr(event, name)
+            if type(v) is float:
+                changes[name] = v + self.offset_s
+        self.inner(msgspec.structs.replace(event, **changes) if changes else event)
+
+    write = __call__
+
+    def flush(self) -> None:
+        flush = getattr(self.inner, "flush", None)
+        if flush is not None:
+            flush()
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
+
+_MONO_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _mono_fields(cls: type) -> tuple[str, ...]:
+    names = _MONO_FIELDS.get(cls)
+    if names is None:
+        names = _MONO_FIELDS[cls] = tuple(f.name for f in msgspec.structs.fields(cls)
+                                          if f.name == "mono" or f.name.endswith("_mono"))
+    return names
