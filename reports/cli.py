@@ -34,6 +34,10 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the headline")
     p.add_argument("--no-write", action="store_true", help="print the summary without writing report files")
+    p.add_argument("--ledger", dest="ledgers", action="append", default=[], metavar="PATH",
+                   help="more of the run's ledger files kept elsewhere, read with RUN_DIR/ledger/: a file, a "
+                        "folder of them, or a worker's run directory (a distributed run's workers; repeatable; "
+                        "a file named like one already read is not read twice)")
     p.set_defaults(func=cmd_report)
     c = subparsers.add_parser("compare", help="compare two runs check by check and metric by metric",
                               description="Show the differences between two run directories. Exit 0 when no "
@@ -58,7 +62,7 @@ def _fail(msg: str) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     try:
-        report = build_report(args.run_dir)
+        report = build_report(args.run_dir, ledgers=getattr(args, "ledgers", []))
         paths = {} if getattr(args, "no_write", False) else write_report(report)
     except ReportError as exc:
         return _fail(str(exc))

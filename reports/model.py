@@ -43,6 +43,7 @@ class Report:
     trails: tuple[Trail, ...] = ()  # the last events of the agents named in failed checks
     traces: tuple[AgentTrace, ...] = ()  # the timelines of (the first SWIMLANES of) those agents
     traces_left_out: int = 0  # agents named in failed checks beyond that cap
+    extra_ledgers: tuple[Path, ...] = ()  # the run's ledger files read from elsewhere (``report --ledger``)
 
     @property
     def failed(self) -> tuple[Check, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] | None = None) -> Report:
+def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] | None = None,
+                 ledgers: Sequence[str | os.PathLike[str]] = ()) -> Report:
     """Read a run directory and verify it. Raises ``RunDirError``/``ThresholdError`` on bad input.
+
+    ``ledgers``: more of the run's ledger files kept elsewhere (a distributed run's workers: files,
+    folders or worker run directories; ``reports.ledger.ledger_files``), read with the run's own.
 
     ``run_status`` stands in for ``run.json`` when the caller has not written it yet (``agentsoak
     run`` building the report in-process).
@@ -86,7 +91,11 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
         partial.append("run.json is missing (the run did not finish)")
 
     stats = LedgerReadStats()
-    summary = summarize(iter_ledger(rd, stats))
+    extra = tuple(Path(p) for p in ledgers)
+    for path in extra:
+        if not path.exists():
+            raise RunDirError(f"{path}: no such ledger file or directory")
+    summary = summarize(iter_ledger(rd, stats, extra))
     if stats.files == 0:
         partial.append("the ledger is empty (no ledger/*.jsonl)")
     if not summary.run.stopped:
@@ -115,7 +124,7 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
         # a second streaming pass, only for the few agents named in failed checks: their last events
         # (trails) and, for the first SWIMLANES of them, their whole timeline
         tap = AgentTap(lanes)
-        stream = tap.tap(iter_ledger(rd))
+        stream = tap.tap(iter_ledger(rd, extra=extra))
         agent_trails = trails(stream, focus, summary.t0_mono) if focus else ()
         tap.drain(stream)
         traces = tuple(build_trace(tap.events[a], a, summary, checks=checks, partial=partial) for a in lanes)
@@ -141,6 +150,7 @@ def build_report(run_dir: str | os.PathLike[str], *, run_status: dict[str, Any] 
         trails=agent_trails,
         traces=traces,
         traces_left_out=len(named) - len(lanes),
+        extra_ledgers=extra,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,22 +103,41 @@ def decode_line(raw: bytes) -> Event | UnknownEvent | None:
     return _tolerant(raw)
 
 
-def ledger_files(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """The ledger files of a run directory (``ledger/*.jsonl`` and ``ledger/*.jsonl.zst``), in a stable order."""
-    led = Path(run_dir, "ledger")
-    return sorted({p for suffix in SUFFIXES for p in led.glob(f"*{suffix}")})
+def _files_in(folder: Path) -> list[Path]:
+    return sorted({p for suffix in SUFFIXES for p in folder.glob(f"*{suffix}")})
+
+
+def ledger_files(run_dir: str | os.PathLike[str], extra: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
+    """The ledger files of a run directory (``ledger/*.jsonl`` and ``ledger/*.jsonl.zst``), in a stable order.
+
+    ``extra``: more of the run's files kept elsewhere (a distributed run's workers): a ledger file, a
+    folder of them, or a worker's run directory (its ``ledger/``). A run's files are unique by name
+    (``<role>-<pid>``): one named like a file already found is the same file's copy and is not read twice.
+    """
+    files = _files_in(Path(run_dir, "ledger"))
+    names = {p.name for p in files}
+    for item in extra:
+        path = Path(item)
+        found = [path] if path.is_file() else _files_in(path / "ledger") or _files_in(path)
+        for p in found:
+            if p.name not in names:
+                names.add(p.name)
+                files.append(p)
+    return files
 
 
 def iter_ledger(
-    run_dir: str | os.PathLike[str], stats: LedgerReadStats | None = None
+    run_dir: str | os.PathLike[str], stats: LedgerReadStats | None = None,
+    extra: Sequence[str | os.PathLike[str]] = (),
 ) -> Iterator[Event | UnknownEvent]:
     """Yield every event of a run, file by file (not globally time-sorted), skipping bad lines.
 
     Memory is bounded by one line and, for a compressed file, one segment. ``stats`` (if given)
     counts what was skipped, and names the files that were cut short, once the stream is read to the end.
+    ``extra``: the run's files kept elsewhere (:func:`ledger_files`).
     """
     stats = stats if stats is not None else LedgerReadStats()
-    for path in ledger_files(run_dir):
+    for path in ledger_files(run_dir, extra):
         stats.files += 1
         read = FileRead()
         lineno = 0

@@ -44,6 +44,6 @@ def judge(report: Report, signature: Signature) -> Judgement:
     if signature.agent is None:
         return Judgement(True, f"{check.name} failed")
     focus = next((f for f in check.focus if f.agent == signature.agent), Focus(signature.agent))
-    at, on = gather(iter_ledger(report.run_dir), [signature.agent], [focus]).failed_at(focus)
+    at, on = gather(iter_ledger(report.run_dir, extra=report.extra_ledgers), [signature.agent], [focus]).failed_at(focus)
     when = f", first at +{at:.2f} s" if at is not None else ""
     return Judgement(True, f"{check.name} fails naming {signature.agent}{when}", failed_at_s=at, failed_on=on)

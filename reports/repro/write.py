@@ -135,7 +135,7 @@ def write_bundles(report: Report, run_dir: str | Path | None = None) -> list[Pat
     rd = Path(run_dir) if run_dir is not None else report.run_dir
     chosen = {c.name: bundle_agents(c) for c in failed}
     focus = [f for c in failed for f in c.focus]
-    evidence = gather(iter_ledger(rd), {a for agents in chosen.values() for a in agents}, focus)
+    evidence = gather(iter_ledger(rd, extra=report.extra_ledgers), {a for agents in chosen.values() for a in agents}, focus)
     resolved = _read_resolved(rd)
     groups = {c.name: set(chosen[c.name]) for c in failed}
     logs = {name: _log_lines(rd / "logs" / name, groups) for name in ("server.log", "proxy.log")}
