@@ -50,7 +50,8 @@ def _dir_key(path: Path) -> list[Any]:
 
 @dataclass
 class CollectResult:
-    """What one collection got: per worker id, ``copied``, ``in place``, ``kept`` (already there) or missing."""
+    """What one collection got: per worker id, ``copied``, ``in place``, ``kept`` (already there) or
+    ``gone`` (died first); ``missing``: the workers whose file did not come."""
 
     outcome: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
@@ -118,7 +119,7 @@ def install(environment: Any) -> None:
 def collect(environment: Any, ledger_dir: str | os.PathLike[str], timeout_s: float | None = None) -> CollectResult:
     """On the master: ask every worker for its ledger and wait (bounded) until each has sent it."""
     runner = environment.runner
-    workers = {c.id for c in runner.clients.all}
+    workers = {c.id for c in runner.clients.all if _alive(runner, c.id)}
     if not workers:
         return CollectResult()
     ledger_dir = Path(ledger_dir)
@@ -131,15 +132,27 @@ def collect(environment: Any, ledger_dir: str | os.PathLike[str], timeout_s: flo
             runner.send_message(COLLECT, {"dir": key}, client_id=worker)
         deadline = time.monotonic() + timeout_s
         while not incoming.done.wait(0.1) and time.monotonic() < deadline:
-            pass
+            gone = {w for w in incoming.expected - set(incoming.outcome) if not _alive(runner, w)}
+            for worker in gone:  # it died (or quit): what it flushed, if anyone copies it, is all there is
+                incoming.outcome[worker] = "gone"
+            if gone and incoming.expected <= set(incoming.outcome):
+                break
     finally:
         _INCOMING.pop(id(environment), None)
         incoming.close()
-    missing = sorted(workers - set(incoming.outcome))
+    missing = sorted(w for w in workers if incoming.outcome.get(w, "gone") == "gone")
     if missing:
         log.error("no ledger from worker(s) %s within %.0f s; the report lacks their events",
                   ", ".join(missing), timeout_s)
     return CollectResult(outcome=dict(incoming.outcome), missing=missing)
+
+
+def _alive(runner: Any, worker: str) -> bool:
+    """The master still counts ``worker`` (Locust marks one ``missing`` after its missed heartbeats)."""
+    from locust.runners import STATE_MISSING
+
+    client = runner.clients.get(worker)
+    return client is not None and client.state != STATE_MISSING
 
 
 def _send_ledger(environment: Any, msg: Any, **_kw: Any) -> None:
