@@ -213,11 +213,11 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
             if health is not None:
                 stack.callback(health.stop)  # before the proxy and the target stop
                 health.start()
+            if master is not None and master.agents_url:
+                agents_url = master.agents_url  # the name workers reach the route by; the preflight tries it
             preflight(agents_url, target=target_ws, via_proxy=proxy_api is not None,
                       headers=_agent_headers(profile))
             stops.check()
-            if master is not None and master.agents_url:
-                agents_url = master.agents_url  # the name workers reach the route by
             code = _run_locust(profile, run_dir, agents_url, proxy_api, admin_url, progress, progress_every_s,
                                stops, web, health, master)
             stops.check()
