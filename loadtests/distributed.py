@@ -80,6 +80,8 @@ def master_options(args: argparse.Namespace) -> MasterOptions | str | None:
         return f"{', '.join(stray)} needs --master" if stray else None
     if args.expect_workers is None or args.expect_workers < 1:
         return "--master needs --expect-workers N (N >= 1)"
+    if args.agents_listen is not None and _port(args.agents_listen) is None:
+        return f"--agents-listen {args.agents_listen!r}: expected HOST:PORT"
     remote = [f"{flag} {host}" for flag, host in (("--master-bind-host", args.master_bind_host),
                                                   ("--agents-listen", _host(args.agents_listen)))
               if host is not None and not is_loopback(host)]
@@ -89,8 +91,6 @@ def master_options(args: argparse.Namespace) -> MasterOptions | str | None:
         return f"--master-port {args.master_port}: expected 1..65535"
     if not args.workers_wait > 0:
         return "--workers-wait: expected seconds above 0"
-    if args.agents_listen is not None and _port(args.agents_listen) is None:
-        return f"--agents-listen {args.agents_listen!r}: expected HOST:PORT"
     if args.agents_listen is not None and _host(args.agents_listen) in ("0.0.0.0", "::", "") \
             and args.agents_url is None:
         return "--agents-listen on every interface needs --agents-url (the address workers dial)"
