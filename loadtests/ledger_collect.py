@@ -32,6 +32,8 @@ CHUNK = 512 * 1024  # one message's payload; ZeroMQ carries it whole
 #: how long the master waits for every worker's file, beyond Locust's ``--stop-timeout``
 COLLECT_TIMEOUT_S = 60.0
 
+_MISSING = "missing"  # locust.runners.STATE_MISSING (not imported: importing locust patches for gevent)
+
 log = logging.getLogger(__name__)
 
 
@@ -119,7 +121,7 @@ def install(environment: Any) -> None:
 def collect(environment: Any, ledger_dir: str | os.PathLike[str], timeout_s: float | None = None) -> CollectResult:
     """On the master: ask every worker for its ledger and wait (bounded) until each has sent it."""
     runner = environment.runner
-    workers = {c.id for c in runner.clients.all if _alive(runner, c.id)}
+    workers = {c.id for c in runner.clients.values() if _alive(runner, c.id)}
     if not workers:
         return CollectResult()
     ledger_dir = Path(ledger_dir)
@@ -149,10 +151,8 @@ def collect(environment: Any, ledger_dir: str | os.PathLike[str], timeout_s: flo
 
 def _alive(runner: Any, worker: str) -> bool:
     """The master still counts ``worker`` (Locust marks one ``missing`` after its missed heartbeats)."""
-    from locust.runners import STATE_MISSING
-
     client = runner.clients.get(worker)
-    return client is not None and client.state != STATE_MISSING
+    return client is not None and client.state != _MISSING
 
 
 def _send_ledger(environment: Any, msg: Any, **_kw: Any) -> None:

@@ -280,3 +280,24 @@ def test_a_process_that_exits_without_closing_its_writer_still_ends_the_file(tmp
     subprocess.run([sys.executable, "-c", script, str(path)], cwd=REPO, check=True, timeout=30)
     stats = LedgerReadStats()
     assert [e.agent for e in iter_ledger(tmp_path, stats)] == ["a0", "a1", "a2"] and stats.cut_files == []
+
+
+def test_ledger_files_kept_elsewhere_are_read_with_the_runs_own_once_by_name(tmp_path):
+    from reports.ledger import LedgerReadStats, iter_ledger
+
+    run, worker = tmp_path / "run", tmp_path / "worker"
+    with LedgerWriter(run / "ledger" / "master-1.jsonl.zst") as w:
+        w(ev.TestStart(users=2))
+    with LedgerWriter(worker / "ledger" / "locust-h-2.jsonl.zst") as w:
+        w(ev.TestStart(users=2))
+        w(ev.TestStop())
+    loose = tmp_path / "loose" / "locust-g-3.jsonl.zst"
+    with LedgerWriter(loose) as w:
+        w(ev.TestStop())
+    # a worker's run directory, a folder of files, one file; the master's copy of a file wins over it
+    assert [p.name for p in ledger_files(run, [worker, loose])] == [
+        "master-1.jsonl.zst", "locust-h-2.jsonl.zst", "locust-g-3.jsonl.zst"]
+    assert [p.name for p in ledger_files(run, [worker / "ledger"])][-1] == "locust-h-2.jsonl.zst"
+    (run / "ledger" / "locust-h-2.jsonl.zst").write_bytes((worker / "ledger" / "locust-h-2.jsonl.zst").read_bytes())
+    stats = LedgerReadStats()
+    assert len(list(iter_ledger(run, stats, [worker, loose]))) == 4 and stats.files == 3
