@@ -8,7 +8,8 @@
   headless run) and points ``--agentsoak-run-dir`` at it; Locust sends the master's custom options
   with every spawn message, so each worker opens its ledger file there at its own ``test_start``.
 - ``test_stop`` (:meth:`WebSession.stopping`, :meth:`WebSession.end`): the faults added by hand are
-  removed, every process closes its ledger file, the master writes ``run_stop`` and ``run.json`` and
+  removed, every process closes its ledger file, the master writes Locust's CSV and HTML files and the
+  components' log lines of the swarm (:mod:`loadtests.ui.swarm_files`), ``run_stop`` and ``run.json`` and
   verifies the run in the background (``agentsoak report RUN_DIR``, which writes report.html and the
   rest); the verdict and the failed checks are then on the page.
 - ``quitting`` (:meth:`WebSession.quit`): waits for the last verification.
@@ -41,6 +42,7 @@ from ..run_state import RunState, runner_kind
 from ..sink import SwitchSink
 from .controls import FaultControls
 from .gauges import LiveGauges
+from .swarm_files import SwarmFiles
 
 __all__ = ["EVENTS_MESSAGE", "FORWARD_EVERY_S", "RunOutcome", "WebSession", "install"]
 
@@ -82,6 +84,7 @@ class WebSession:
         self.gauges = LiveGauges()
         self.runs: list[RunOutcome] = []
         self._run_ledger: LedgerWriter | None = None
+        self._files: SwarmFiles | None = None
         self._verifier: threading.Thread | None = None
         self._start_timeline = start_timeline
         self._outbox: list[bytes] = []
@@ -171,6 +174,7 @@ class WebSession:
         self.current = run_dir
         opts.agentsoak_run_dir = str(run_dir)
         self.gauges.reset(run_dir.name)
+        self._files = SwarmFiles(self.env, run_dir, self.first / "logs").start()
         self._run_ledger = LedgerWriter(ledger_path(run_dir / "ledger", "orchestrator"))
         users = getattr(opts, "num_users", None)
         self._run_ledger(run_start_event(profile, run_dir.name, users=users if isinstance(users, int) else None))
@@ -198,10 +202,12 @@ class WebSession:
         if self.is_worker:
             self.forward()
             return
-        run_dir, run_ledger = self.current, self._run_ledger
-        self._run_ledger = None
+        run_dir, run_ledger, files = self.current, self._run_ledger, self._files
+        self._run_ledger = self._files = None
         if run_dir is None or run_ledger is None:
             return
+        if files is not None:
+            files.finish()  # Locust's CSV and HTML, and (later runs) the components' log lines
         run_ledger(ev.RunStop(reason=ev.StopReason.COMPLETED))
         run_ledger.close()
         assert self.state.profile is not None
