@@ -29,12 +29,15 @@ __all__ = [
     "FAULT_KINDS",
     "AdminBackend",
     "INSTANT_KINDS",
+    "PLAY_SEP",
     "PROTOCOL_KINDS",
     "FaultSchedule",
     "FaultSpec",
     "FaultWindow",
     "ToxicBackend",
     "plan",
+    "planned_id",
+    "replayed",
     "toxic_name",
     "window_count",
 ]
@@ -166,6 +169,26 @@ def plan(faults: Sequence[FaultSpec], duration_s: float) -> list[FaultWindow]:
             windows.append((start, order, k, FaultWindow(f"{spec.name}#{k}", start, end, spec)))
     windows.sort(key=lambda w: w[:3])
     return [w[3] for w in windows]
+
+
+#: a fault id of the timeline played again in the same test: ``drop-all#0.p2`` is ``drop-all#0`` of its 2nd play
+PLAY_SEP = ".p"
+
+
+def replayed(windows: Sequence[FaultWindow], offset_s: float, play: int) -> list[FaultWindow]:
+    """``windows`` (from ``plan()``) for the timeline started again ``offset_s`` after the test start.
+
+    Their times stay relative to the test start (as ``fault_apply.start_s`` is), so they move by
+    ``offset_s``; ``play`` (2, 3, ...) marks their ids, so each play's windows stay apart in the ledger.
+    """
+    return [FaultWindow(f"{w.fault}{PLAY_SEP}{play}", w.start_s + offset_s,
+                        None if w.end_s is None else w.end_s + offset_s, w.spec) for w in windows]
+
+
+def planned_id(fault_id: str) -> str:
+    """The plan's id of a window, without the mark of a later play (``drop-all#0.p2`` -> ``drop-all#0``)."""
+    base, sep, play = fault_id.rpartition(PLAY_SEP)
+    return base if sep and play.isdigit() and "#" in base else fault_id
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")

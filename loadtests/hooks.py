@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Any
 
 import gevent
@@ -32,6 +33,7 @@ from reports.ledger import schema as ev
 from . import agent_index, ledger_collect, master_link
 from .run_state import release, runner_kind, state_for
 from .stats_bounds import StatsBounds
+from .timeline import timeline_windows
 from .users import configure_from_profile
 
 __all__ = ["AgentsoakHooks"]
@@ -59,6 +61,7 @@ def _link_to_master(environment: Any) -> float:
             fh.write(link.profile_yaml)
         opts.agentsoak_profile = path
     return link.clock_offset_s
+
 
 
 class AgentsoakHooks:
@@ -120,6 +123,7 @@ class AgentsoakHooks:
             state.web.begin()  # this swarm's run directory and ledger
         start = ev.TestStart(users=getattr(environment.parsed_options, "num_users", None))
         state.test_start_mono = start.mono
+        state.timeline_plays = 0
         state.sink(start)
         stats = getattr(getattr(environment, "runner", None), "stats", None)
         if stats is not None and runner_kind(environment) != "WorkerRunner" and state.bounds is None:
@@ -146,9 +150,11 @@ class AgentsoakHooks:
             from faults.server_admin import ServerAdmin
 
             admin = ServerAdmin(opts.agentsoak_admin_url)
-        state.schedule = FaultSchedule(profile.plan(), toxics=toxics, admin=admin,
+        now = time.monotonic()
+        windows, t0 = timeline_windows(state, now)
+        state.schedule = FaultSchedule(windows, toxics=toxics, admin=admin,
                                        proxy_name=opts.agentsoak_proxy_name, sink=state.sink)
-        state.schedule.start()
+        state.schedule.start(t0)
 
     @staticmethod
     def on_test_stop(environment: Any, **_kw: Any) -> None:

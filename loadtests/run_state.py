@@ -41,6 +41,7 @@ class RunState:
     web: Any = None  # ``agentsoak ui`` (``--agentsoak-ui``): the loadtests.ui.session.WebSession
     test_start_mono: float | None = None  # when this process saw the test start (``time.monotonic()``)
     bounds: StatsBounds | None = None
+    timeline_plays: int = 0  # how often the fault timeline started in this test (the web UI restarts it)
 
 
 _STATES: dict[int, RunState] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from faults.schedule import planned_id
 from reports.ledger.schema import Backoff
 from reports.recovery import FaultRecovery, fault_recoveries
 from reports.slope import ComponentSlope, component_slopes
@@ -328,13 +329,14 @@ def _growth_check(name: str, slopes: list[ComponentSlope], attr: str, limit: flo
 
 
 def _applied_check(summary: RunSummary, th: Thresholds) -> Check:
-    """``faults.applied``: every planned window the test ran past applied (``fault_apply``)."""
+    """``faults.applied``: every planned window the test ran past applied (``fault_apply``), in the
+    timeline's first play or a later one (``drop-all#0.p2``, the web UI's timeline started again)."""
     name, plan = "faults.applied", summary.run.fault_plan
     if plan is None:
         return Check(name, SKIP, None, None, "faults", (), "no fault plan in run_start (an older ledger)")
     if not plan:
         return Check(name, SKIP, 0, 0, "faults", (), "the profile plans no faults")
-    applied = {f.fault for f in summary.applied_faults}
+    applied = {planned_id(f.fault) for f in summary.applied_faults}  # a later play's window counts too
     errors = {f.fault: f.errors[0] for f in summary.faults if f.errors}
     planned_s = summary.run.duration_s
     beyond = [p for p in plan if planned_s is not None and p.start_s >= planned_s]

@@ -280,7 +280,9 @@ class RunStop(Event, frozen=True, kw_only=True, tag="run_stop"):
 class FaultApply(Event, frozen=True, kw_only=True, tag="fault_apply"):
     """A fault took effect. ``fault`` is its id (``drop-all#0`` for the first repeat); ``type`` the toxic
     type, ``down`` or a protocol fault (``close``, ``limit``, ``evict``, ``wipe_store``, ``stall``,
-    ``refuse``, ``wrong_state``); ``start_s``/``duration_s`` are planned, relative to the test start."""
+    ``refuse``, ``wrong_state``); ``start_s``/``duration_s`` are planned, relative to the test start (a
+    timeline started again from the web UI plays from its restart: ``start_s`` includes it, and its ids
+    carry the play, ``drop-all#0.p2``)."""
 
     fault: str
     type: str

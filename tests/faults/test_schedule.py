@@ -14,7 +14,16 @@ import msgspec
 import orjson
 import pytest
 
-from faults.schedule import FAULT_KINDS, INSTANT_KINDS, FaultSchedule, FaultSpec, plan, toxic_name
+from faults.schedule import (
+    FAULT_KINDS,
+    INSTANT_KINDS,
+    FaultSchedule,
+    FaultSpec,
+    plan,
+    planned_id,
+    replayed,
+    toxic_name,
+)
 from reports.ledger import LedgerWriter
 from tests.timing import MS, wait_until
 
@@ -423,3 +432,29 @@ def test_apply_now_records_a_manual_fault_and_ends_a_timed_one_after_its_duratio
         ("fault_apply", "a#m1", True), ("fault_apply", "b#m2", True),
         ("fault_remove", "a#m1", True), ("fault_remove", "b#m2", True)]
     assert [e.duration_s for e in events if isinstance(e, ev.FaultApply)] == [0.05, 0.0]
+
+
+def test_a_timeline_played_again_fires_from_its_restart_with_times_of_the_test() -> None:
+    """Started again 40 s into the test: slow-link (at 15 s for 10 s) fires at 55 s and says so."""
+    clock = FakeClock()  # 1000.0 is the test start
+    toxics, sink = RecordingToxics(clock), Sink(clock)
+    spec = FaultSpec(name="slow-link", kind="toxic", type="latency", at_s=15.0, duration_s=10.0,
+                     attributes={"latency": 100})
+    windows = replayed(plan([spec], 100.0), 40.0, 2)
+    assert [(w.fault, w.start_s, w.end_s) for w in windows] == [("slow-link#0.p2", 55.0, 65.0)]
+    clock.now = 1040.0  # the restart
+    sched = FaultSchedule(windows, toxics=toxics, admin=None, proxy_name="agents", sink=sink,
+                          clock=clock, sleep=clock.sleep)
+    sched.t0 = 1000.0
+    sched.run()
+    assert sink.kinds() == [(55.0, "fault_apply", "slow-link#0.p2"), (65.0, "fault_remove", "slow-link#0.p2")]
+    assert sink.events[0][2]["start_s"] == 55.0 and sink.events[0][2]["duration_s"] == 10.0
+    assert toxics.calls[0][4] == toxic_name("slow-link#0.p2")
+
+
+def test_planned_id_strips_only_a_plays_mark() -> None:
+    assert planned_id("drop-all#0.p2") == "drop-all#0"
+    assert planned_id("drop-all#3.p12") == "drop-all#3"
+    assert planned_id("drop-all#0") == "drop-all#0"
+    assert planned_id("my.pipe#0") == "my.pipe#0"
+    assert planned_id("drop-all#m3") == "drop-all#m3"

@@ -50,6 +50,7 @@ class Scenario:
     fault_type: str = "down"  # the fault_apply type of drop-all (``close``: an instant fault)
     stop_reason: str = "completed"  # run_stop reason and run.json status
     fault_plan: tuple[tuple[str, str, float], ...] | None = (("drop-all#0", "down", 40.0),)  # run_start's plan
+    fault_id: str = "drop-all#0"  # the id drop-all applies with (``drop-all#0.p2``: the timeline's 2nd play)
     planned_duration_s: float | None = None  # run_start's duration_s when the test stopped early
     backoff: bool = True  # run_start records the agents' backoff policy (the SDK defaults)
     # agent whose previous_response_not_found is followed by a new session (full resend off)
@@ -85,7 +86,7 @@ def build(run_dir: Path, sc: Scenario | None = None) -> Path:
          proxy="embedded", users=sc.agents, duration_s=sc.planned_duration_s or sc.duration_s, reconnect=SDK_BACKOFF if sc.backoff else None,
          fault_plan=plan)
     orch(ev.TestStart, 0.0, users=sc.agents)
-    fid, kind = "drop-all#0", sc.fault_type
+    fid, kind = sc.fault_id, sc.fault_type
     fa, fe = sc.fault_at, sc.fault_at + sc.fault_len
     flt(ev.FaultApply, fa, fault=fid, type=kind, share=1.0, start_s=fa, duration_s=sc.fault_len, attributes={})
     if sc.fault_error:

@@ -203,6 +203,13 @@ def test_faults_applied_passes_skips_and_leaves_undue_faults_alone(make_run):
     assert c.verdict == PASS and "1 planned after the test stopped (not due)" in c.detail
 
 
+def test_a_planned_fault_applied_by_a_later_play_of_the_timeline_counts_as_applied(make_run):
+    """The web UI's timeline stopped and started again: drop-all#0 fired as drop-all#0.p2."""
+    c = checks_of(make_run(fault_id="drop-all#0.p2"))["faults.applied"]
+    assert c.verdict == PASS and c.detail.startswith("1 of 1 planned faults applied"), c.detail
+    assert checks_of(make_run(fault_id="other#0"))["faults.applied"].verdict == FAIL  # the control
+
+
 def test_failed_checks_focus_their_agents_and_passed_ones_do_not(make_run):
     checks = checks_of(make_run(lost=("a1-2", 20), never_reconnect=("a1-3",)))
     assert checks["turns.lost"].focus == (Focus("a1-2", turn="a1-2/s1/t20"),)
