@@ -108,7 +108,8 @@ class Evidence:
                 fault=fault, type=a.type, planned_start_s=a.start_s, planned_duration_s=a.duration_s,
                 applied_at=dt.datetime.fromtimestamp(a.t, dt.timezone.utc).isoformat(timespec="milliseconds"),
                 applied_s=self.rel(a.mono), removed_s=self.rel(w.remove_mono), share=a.share,
-                attributes=dict(a.attributes), hit=hit, hit_total=total, hit_by=how, errors=w.errors))
+                attributes=dict(a.attributes), hit=hit, hit_total=total, hit_by=how, errors=w.errors,
+                manual=a.manual))
         return out
 
     def _open_during(self, start: float, end: float | None, agents: set[str]) -> list[str]:

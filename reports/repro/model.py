@@ -54,7 +54,8 @@ class AppliedFault(msgspec.Struct, frozen=True, kw_only=True):
     ``applied_s``/``removed_s`` are seconds since the test start (``removed_s`` None: still on when the
     ledger ends); ``hit`` the connections of the bundle's agents it hit, as client ids
     (``agent-0007/c3``), ``hit_total`` how many connections of the whole run it hit (None: unknown),
-    and ``hit_by`` where that comes from."""
+    and ``hit_by`` where that comes from; ``manual``: a fault added by hand (``agentsoak ui``), which the
+    replay profile does not carry (it is not in the profile)."""
 
     fault: str
     type: str
@@ -69,6 +70,7 @@ class AppliedFault(msgspec.Struct, frozen=True, kw_only=True):
     hit_total: int | None
     hit_by: str
     errors: list[str] = msgspec.field(default_factory=list)
+    manual: bool = False  # added by hand from the web UI's Faults tab (``fault_apply.manual``), not the timeline
 
     @property
     def hit_agents(self) -> list[str]:

@@ -58,14 +58,16 @@ def render_readme(b: Bundle, run_dir_name: str, has_profile: bool) -> str:
         "## Fault timeline as applied",
         "",
         "Times are seconds since the test start; *hit* lists the connections of the replayed agents the "
-        "window hit (client ids, `agent-NNNN/cK`: agent NNNN's K-th connection).",
+        "window hit (client ids, `agent-NNNN/cK`: agent NNNN's K-th connection). A fault marked *(manual)* "
+        "was added by hand from the web UI (`agentsoak ui`); it is not in the profile, so profile.yaml does "
+        "not replay it: add it as a fault entry (`at` its applied time) to replay it too.",
         "",
         "| fault | type | planned at | applied (UTC) | applied at | removed at | share | hit | from |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for w in b.timeline[:TIMELINE_ROWS]:
         err = f"; error: {w.errors[0][:60]}" if w.errors else ""
-        lines.append(f"| {w.fault} | {w.type} | {w.planned_start_s:g} | {w.applied_at or '-'} | {_s(w.applied_s)} | "
+        lines.append(f"| {w.fault}{' (manual)' if w.manual else ''} | {w.type} | {w.planned_start_s:g} | {w.applied_at or '-'} | {_s(w.applied_s)} | "
                      f"{_s(w.removed_s)} | {'-' if w.share is None else f'{w.share:g}'} | {_hits(w)} | "
                      f"{w.hit_by}{err} |")
     if len(b.timeline) > TIMELINE_ROWS:

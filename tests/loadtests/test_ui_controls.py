@@ -3,6 +3,8 @@ in the ledger as manual faults, exactly like scheduled ones."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +113,18 @@ def test_nothing_is_done_without_a_running_swarm(setup) -> None:
     with pytest.raises(ControlError) as err:
         controls.apply({"kind": "wipe_store"})
     assert err.value.status == 409
+
+
+def test_docs_faults_md_documents_the_manual_mark_with_the_ids_the_tab_gives(setup) -> None:
+    """docs/faults.md says how a fault added by hand is recorded and shown, with the ids this module makes."""
+    controls, *_ = setup
+    drop = controls.drop_all("close", 1006)["fault"]
+    unnamed = controls.apply({"kind": "toxic", "type": "latency", "attributes": {"latency": 10}})["fault"]
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "faults.md").read_text()
+    section = doc.split("## Faults added by hand", 1)[1].split("\n## ", 1)[0]
+    assert "`manual: true`" in section
+    for word in ("fault_apply", "fault_remove", "fault_error", "report", "repro bundle", "(manual)",
+                 "profile.yaml", "faults.applied", ".p2"):
+        assert word in section, word
+    assert re.sub(r"\d+$", "3", drop) == "drop-all#m3" and f"`{re.sub(r'[0-9]+$', '3', drop)}`" in section
+    assert re.sub(r"\d+$", "4", unnamed) == "manual-latency#m4" and "`manual-latency#m4`" in section

@@ -109,6 +109,22 @@ def test_a_failed_check_gets_a_bundle_with_its_agents_and_the_timeline_as_applie
     assert yaml.safe_load((where / "original.yaml").read_text())["load"]["users"] == 4
 
 
+def test_a_fault_added_by_hand_is_in_the_bundle_marked_manual(failing_run):
+    w = LedgerWriter(failing_run / "ledger" / "master-41.jsonl")
+    w.write(ev.FaultApply(mono=builder.T0 + 50, t=builder.WALL + builder.T0 + 50, fault="drop-all#m1", type="close",
+                          share=1.0, start_s=50, duration_s=0, attributes={"code": 1006}, affected=1,
+                          hit=["agent-0002/c2"], manual=True))
+    w.write(ev.FaultRemove(mono=builder.T0 + 50, t=builder.WALL + builder.T0 + 50, fault="drop-all#m1",
+                           type="close", manual=True))
+    w.close()
+    where = write_report(build_report(failing_run))["repro:context.digest_mismatches"]
+    windows = {f.fault: f for f in read_bundle(where).bundle.timeline}
+    assert windows["drop-all#m1"].manual and windows["drop-all#m1"].hit == ["agent-0002/c2"]
+    assert not windows["kick#0"].manual
+    readme = (where / "README.md").read_text()
+    assert "| drop-all#m1 (manual) | close | 50 |" in readme and "| kick#0 | close | 30 |" in readme
+
+
 def test_bundles_are_bounded_and_say_when_cut(failing_run, monkeypatch):
     monkeypatch.setattr(evidence_mod, "SLICE_EVENTS", 10)
     (where,) = write_bundles(build_report(failing_run))
