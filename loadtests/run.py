@@ -152,6 +152,14 @@ def write_resolved_profile(profile: Profile, run_dir: Path) -> None:
         + yaml.safe_dump(profile.to_dict(), sort_keys=False))
 
 
+def usable_cores() -> int | None:
+    """The CPU cores this process may run on (its affinity where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
+
+
 def run_start_event(profile: Profile, run_id: str, *, users: int | None = None,
                     duration_s: float | None = None) -> ev.RunStart:
     """The ``run_start`` a run of ``profile`` opens its ledger with (headless or from the web UI)."""
@@ -162,6 +170,7 @@ def run_start_event(profile: Profile, run_id: str, *, users: int | None = None,
                        proxy=ev.ProxyKind(profile.proxy.kind),
                        users=profile.load.running if users is None else users, duration_s=duration,
                        agents=None if profile.load.agents is None else list(profile.load.agents),
+                       cpu_count=usable_cores(),
                        reconnect=ev.Backoff(max_retries=backoff.max_retries, base_delay_s=backoff.base_delay_s,
                                             max_delay_s=backoff.max_delay_s, jitter_min=backoff.jitter_min,
                                             jitter_max=backoff.jitter_max, cooldown_s=backoff.cooldown_s),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from reports.headroom import CHECK as HEADROOM
+from reports.headroom import NOTE
 from reports.model import Report
 from reports.tables import failed_text, tables
 
@@ -23,6 +25,11 @@ def headline(report: Report) -> list[str]:
         lines.append("!!! PARTIAL RUN: " + "; ".join(report.partial_reasons) + " !!!")
     if report.broken and not report.partial:
         lines.append("!!! RUN BROKE: " + report.broken + " !!!")
+    sat = next((c for c in report.failed if c.name == HEADROOM), None)
+    if sat is not None:
+        said = sat.detail.split(f"; {NOTE}")[0].removeprefix("load generator saturated: ")
+        lines.append(f"!!! LOAD GENERATOR SATURATED ({HEADROOM} failed): {said}; {NOTE}: do not read them "
+                     "as a target regression !!!")
     return lines
 
 

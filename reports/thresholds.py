@@ -76,6 +76,16 @@ class Thresholds:
     #: ... and the second half must be at least this long (short runs are skipped, never passed)
     health_min_window_s: float = 300.0
 
+    # Load-generator headroom (reports/headroom.py): the CPU of every sampled process (the Locust
+    # processes, and the embedded server and proxy, which share the box when they are sampled).
+    #: a process is saturated at or above this CPU (100 = one core; Locust warns from 90)
+    headroom_cpu_pct: float | None = 90.0
+    #: the box is saturated when the processes' summed CPU reaches this % of its cores
+    headroom_box_pct: float | None = 90.0
+    #: ... for at least this many consecutive samples (each covers the interval since the previous
+    #: one: 2 at the default 5 s sampling is about 10 s); a component needs as many to be judged
+    headroom_min_samples: int = 2
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Thresholds:
         """Defaults overridden by ``data`` (the profile's ``checks:``); raises ``ThresholdError``."""

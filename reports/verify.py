@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from faults.schedule import planned_id
+from reports.headroom import BOX, CHECK, NOTE, Headroom, headroom
 from reports.ledger.schema import Backoff
 from reports.recovery import FaultRecovery, fault_recoveries
 from reports.slope import ComponentSlope, component_slopes
@@ -295,7 +296,50 @@ def verify(summary: RunSummary, thresholds: Thresholds,
     slopes = component_slopes(summary, min_samples=th.health_min_samples, min_window_s=th.health_min_window_s)
     add(_growth_check("health.rss_slope", slopes, "rss_mb_per_h", th.health_rss_slope_mb_per_h, "MB/h", "RSS"))
     add(_growth_check("health.fd_slope", slopes, "fds_per_h", th.health_fd_slope_per_h, "FDs/h", "open FDs"))
+    add(_headroom_check(summary, th))
     return checks
+
+
+def _headroom_check(summary: RunSummary, th: Thresholds) -> Check:
+    """``generator.headroom``: FAIL when a sampled process, or the box, was saturated (``reports.headroom``)."""
+    name, unit, need = CHECK, "% CPU", max(1, th.headroom_min_samples)
+    if th.headroom_cpu_pct is None and th.headroom_box_pct is None:
+        return Check(name, SKIP, None, None, unit, (), "disabled (no limit)")
+    h = headroom(summary, cpu_pct=th.headroom_cpu_pct, box_pct=th.headroom_box_pct, min_samples=need)
+    if not h.sampled:
+        return Check(name, SKIP, None, th.headroom_cpu_pct, unit, (),
+                     "no health samples in the ledger (nothing sampled the components' CPU: an older ledger, "
+                     "or the web UI)")
+    unjudged = ", ".join(f"{c} ({n})" for c, n in h.unjudged[:6])
+    if not h.judged or (th.headroom_cpu_pct is None and h.box_peak_pct is None):
+        return Check(name, SKIP, None, th.headroom_cpu_pct, unit, (),
+                     f"too few CPU samples during the test to judge saturation (need {need} consecutive): "
+                     + (unjudged or "-") + (f"; box: {h.box_why}" if h.box_why else ""))
+    state = _headroom_state(h, th, unjudged, summary.run.cpu_count)
+    procs = [s for s in h.saturations if s.component != BOX]
+    boxes = [s for s in h.saturations if s.component == BOX]
+    if not h.saturations:
+        observed = max(h.peaks.values(), default=None)
+        lim = th.headroom_cpu_pct if th.headroom_cpu_pct is not None else th.headroom_box_pct
+        what = (f"no process at or above {th.headroom_cpu_pct:g}% CPU" if th.headroom_cpu_pct is not None
+                else "processes not judged (no limit)")
+        return Check(name, PASS, None if observed is None else round(observed, 1), lim, unit, (),
+                     f"{what} for {need} consecutive samples; {state}")
+    said = [s.describe(th.headroom_cpu_pct) for s in procs[:6]]  # type: ignore[arg-type]
+    said += [s.describe(th.headroom_box_pct) for s in boxes[:3]]  # type: ignore[arg-type]
+    worst = max(procs, key=lambda s: s.peak_pct) if procs else max(boxes, key=lambda s: s.peak_pct)
+    lim = th.headroom_cpu_pct if procs else th.headroom_box_pct
+    more = max(0, len(procs) - 6) + max(0, len(boxes) - 3)
+    return Check(name, FAIL, round(worst.peak_pct, 1), lim, unit, (),
+                 "load generator saturated: " + "; ".join(said) + (f" (+{more} more windows)" if more else "")
+                 + f"; {NOTE} (add CPU or Locust processes, or lower the load); {state}")
+
+
+def _headroom_state(h: Headroom, th: Thresholds, unjudged: str, cores: int | None) -> str:
+    peaks = ", ".join(f"{c} {v:.0f}%" for c, v in h.peaks.items())
+    box = (f"box peak {h.box_peak_cores:.2f} of {cores} cores ({h.box_peak_pct:.0f}%, limit {th.headroom_box_pct:g}%)"
+           if h.box_peak_pct is not None else f"box not judged: {h.box_why}")
+    return f"peak CPU: {peaks or '-'}; {box}" + (f"; not judged (too few samples): {unjudged}" if unjudged else "")
 
 
 def _growth_check(name: str, slopes: list[ComponentSlope], attr: str, limit: float | None, unit: str,

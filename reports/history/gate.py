@@ -13,6 +13,11 @@ docs/nightly.md says why this method and not change-point detection.
 Verdicts and exit codes (``agentsoak gate``): PASS 0; REGRESSION 1 (names metric, baseline and
 change); BROKEN 2 (the run itself broke: its numbers are not judged); UNKNOWN 3 (too little history,
 or a metric the baseline has that this run did not measure). UNKNOWN is never a pass.
+
+A run whose load generator was saturated (its ``generator.headroom`` check failed) has timing
+metrics (``Metric.timing``) that describe the generator, not the target: they are not judged
+(status ``saturated``), so the run is at best UNKNOWN, and REGRESSION only on another metric. Such
+a run's timing values are left out of later runs' baselines too.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reports.headroom import CHECK as HEADROOM
+from reports.headroom import NOTE
 from reports.history.metrics import METRICS, Metric
 from reports.history.record import RunRecord
 
 __all__ = ["PASS", "REGRESSION", "BROKEN", "UNKNOWN", "EXIT_CODES", "DEFAULT_LAST", "DEFAULT_MIN_HISTORY",
-           "MAD_K", "Baseline", "MetricGate", "GateResult", "median", "mad", "baseline_runs", "judge", "gate"]
+           "MAD_K", "Baseline", "MetricGate", "GateResult", "median", "mad", "baseline_runs", "judge", "gate",
+           "saturated"]
 
 PASS, REGRESSION, BROKEN, UNKNOWN = "PASS", "REGRESSION", "BROKEN", "UNKNOWN"
 EXIT_CODES = {PASS: 0, REGRESSION: 1, BROKEN: 2, UNKNOWN: 3}
@@ -62,7 +70,8 @@ class Baseline:
 
 
 # per-metric status: ok | regressed | insufficient (too few baseline values) | missing (this run has no
-# value but the baseline does) | unmeasured (neither has a value: nothing to judge, e.g. no reconnects)
+# value but the baseline does) | unmeasured (neither has a value: nothing to judge, e.g. no reconnects) |
+# saturated (a timing metric of a run whose load generator was saturated: not judged)
 @dataclass(frozen=True)
 class MetricGate:
     """One metric's judgement."""
@@ -88,6 +97,9 @@ class MetricGate:
             return f"{m.name}: not measured in this run nor in its history"
         if self.status == "missing":
             return f"{m.name}: not measured in this run, but in {b.n if b else 0} baseline run(s)"
+        if self.status == "saturated":
+            return (f"{m.name}: {m.fmt(self.value)}; not judged: the load generator was saturated "
+                    f"({HEADROOM} failed), and {NOTE}")
         have = b.n if b else 0
         if self.status == "insufficient":
             return (f"{m.name}: {m.fmt(self.value)}; insufficient history: {have} of {self.min_history} runs")
@@ -118,6 +130,11 @@ class GateResult:
     last: int
     min_history: int
     notes: tuple[str, ...] = ()
+    generator_saturated: bool = False  # this run's generator.headroom check failed
+
+    @property
+    def unjudged_timing(self) -> tuple[MetricGate, ...]:
+        return tuple(g for g in self.metrics if g.status == "saturated")
 
     @property
     def exit_code(self) -> int:
@@ -133,10 +150,18 @@ class GateResult:
         n = len(self.baseline)
         if self.verdict == BROKEN:
             return f"gate BROKEN: run {self.run_key} broke; its metrics are not judged"
+        sat = ""
+        if self.generator_saturated:
+            sat = (f"the load generator was saturated in run {self.run_key} ({HEADROOM} failed): "
+                   f"{', '.join(g.metric.name for g in self.unjudged_timing) or 'no timing metric'} not judged, "
+                   f"as {NOTE}")
         if self.verdict == REGRESSION:
             names = ", ".join(g.metric.name for g in self.regressions)
             return (f"gate REGRESSION: {names} regressed against the last {n} run(s) of profile "
-                    f"{self.profile}; " + "; ".join(g.describe() for g in self.regressions))
+                    f"{self.profile}; " + "; ".join(g.describe() for g in self.regressions)
+                    + (f"; {sat}" if sat else ""))
+        if self.verdict == UNKNOWN and sat:
+            return f"gate UNKNOWN: {sat}"
         if self.verdict == UNKNOWN:
             if n < self.min_history:
                 return (f"gate UNKNOWN: insufficient history: {n} of {self.min_history} runs of profile "
@@ -151,7 +176,12 @@ class GateResult:
         return {"run": self.run_key, "profile": self.profile, "verdict": self.verdict, "exit_code": self.exit_code,
                 "headline": self.headline, "last": self.last, "min_history": self.min_history,
                 "baseline_runs": list(self.baseline), "metrics": [g.to_dict() for g in self.metrics],
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "generator_saturated": self.generator_saturated}
+
+
+def saturated(run: RunRecord) -> bool:
+    """Whether ``run``'s load generator was saturated (its ``generator.headroom`` check failed)."""
+    return any(c.name == HEADROOM and c.verdict == "fail" for c in run.checks)
 
 
 def baseline_runs(current: RunRecord, history: Sequence[RunRecord], last: int) -> list[RunRecord]:
@@ -184,9 +214,21 @@ def gate(current: RunRecord, history: Sequence[RunRecord], *, last: int = DEFAUL
     if min_history < 1 or last < min_history:
         raise ValueError(f"need 1 <= min_history <= last, got min_history={min_history}, last={last}")
     base = baseline_runs(current, history, last)
-    judged = tuple(judge(m, current.metrics.get(m.name), [r.metrics.get(m.name) for r in base],
-                         min_history=min_history, k=k) for m in metrics)
+    sat = saturated(current)
+    hot = {r.run_key for r in base if saturated(r)}  # their timing values describe their generator
+
+    def one(m: Metric) -> MetricGate:
+        g = judge(m, current.metrics.get(m.name), [None if m.timing and r.run_key in hot else r.metrics.get(m.name)
+                                                   for r in base], min_history=min_history, k=k)
+        if sat and m.timing and g.status != "unmeasured":
+            return MetricGate(m, "saturated", g.value, g.baseline, min_history)
+        return g
+
+    judged = tuple(one(m) for m in metrics)
     notes = []
+    if hot:
+        notes.append(f"{len(hot)} baseline run(s) had a saturated load generator ({HEADROOM} failed): their "
+                     f"timing metrics are left out of the baseline")
     hashes = {r.profile_hash for r in base if r.profile_hash}
     if current.profile_hash and hashes and current.profile_hash not in hashes:
         notes.append(f"the resolved profile differs from the baseline's (hash {current.profile_hash[:12]} vs "
@@ -199,10 +241,12 @@ def gate(current: RunRecord, history: Sequence[RunRecord], *, last: int = DEFAUL
         verdict = BROKEN
     elif any(g.status == "regressed" for g in judged):
         verdict = REGRESSION
+    elif sat:
+        verdict = UNKNOWN
     elif (len(base) < min_history or any(g.status in ("insufficient", "missing") for g in judged)
           or not any(g.status == "ok" for g in judged)):
         verdict = UNKNOWN
     else:
         verdict = PASS
     return GateResult(current.run_key, current.profile, verdict, judged, tuple(r.run_key for r in base),
-                      last, min_history, tuple(notes))
+                      last, min_history, tuple(notes), sat)

@@ -40,6 +40,11 @@ class Metric:
         if not (self.abs_floor > 0 and self.rel_floor >= 0):
             raise ValueError(f"metric {self.name}: abs_floor must be > 0 and rel_floor >= 0")
 
+    @property
+    def timing(self) -> bool:
+        """A time the load generator measures: it describes the generator when the generator was saturated."""
+        return self.unit == "ms"
+
     def worsening(self, baseline: float, value: float) -> float:
         """How much worse ``value`` is than ``baseline``, in ``unit`` (negative: better)."""
         return value - baseline if self.worse == "higher" else baseline - value

@@ -256,6 +256,9 @@ class RunStart(Event, frozen=True, kw_only=True, tag="run_start"):
     #: the agent indices that run when the profile runs only some (``load.agents``, ``users`` of them);
     #: null: agents 1 .. ``users``
     agents: list[int] | None = None
+    #: the CPU cores the run may use (its CPU affinity), against which the health samples' summed
+    #: ``cpu_pct`` is judged (100 = one core); null in ledgers written before it was added
+    cpu_count: int | None = None
 
 
 class TestStart(Event, frozen=True, kw_only=True, tag="test_start"):

@@ -63,6 +63,7 @@ class RunInfo:
     duration_s: float | None = None
     reconnect: Backoff | None = None  # the agents' backoff policy; None in older ledgers
     fault_plan: tuple[PlannedFault, ...] | None = None  # every planned fault window; None: not recorded
+    cpu_count: int | None = None  # the cores the run could use; None in older ledgers
     started: bool = False
     stopped: bool = False
     stop_reason: str | None = None

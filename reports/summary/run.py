@@ -54,6 +54,7 @@ class RunFrame:
             duration_s=rs.duration_s if rs else None,
             reconnect=rs.reconnect if rs else None,
             fault_plan=tuple(rs.fault_plan) if rs and rs.fault_plan is not None else None,
+            cpu_count=rs.cpu_count if rs else None,
             started=rs is not None,
             stopped=stop is not None,
             stop_reason=stop.reason if stop else None,
