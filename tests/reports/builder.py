@@ -57,6 +57,11 @@ class Scenario:
     not_found_new_session: str | None = None
     abandon: tuple[str, int, str, int] | None = None  # (agent, turn index, LossCause, attempts): cut, then given up
     compressed: bool = False  # write the ledger as zstd segments (.jsonl.zst), as real runs do
+    #: health samples: component -> its CPU per sample (% of one core), one every ``health_every_s`` from
+    #: t=0 (the sampler's first sample of a process has no CPU figure: t=0 is written with none)
+    cpu: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    health_every_s: float = 5.0
+    cpu_count: int | None = None  # run_start.cpu_count
 
 
 def agent_id(i: int) -> str:
@@ -84,8 +89,15 @@ def build(run_dir: Path, sc: Scenario | None = None) -> Path:
     plan = None if sc.fault_plan is None else [ev.PlannedFault(fault=f, type=k, start_s=at) for f, k, at in sc.fault_plan]
     orch(ev.RunStart, -0.5, run_id="r1", profile=sc.name, seed=7, target="embedded", digests=sc.digests,
          proxy="embedded", users=sc.agents, duration_s=sc.planned_duration_s or sc.duration_s, reconnect=SDK_BACKOFF if sc.backoff else None,
-         fault_plan=plan)
+         fault_plan=plan, cpu_count=sc.cpu_count)
     orch(ev.TestStart, 0.0, users=sc.agents)
+    if sc.cpu:
+        hw = _W(led / f"health-40{ext}")
+        for n, (name, series) in enumerate(sc.cpu.items()):
+            for i, cpu in enumerate((None, *series)):
+                hw(ev.HealthSample, i * sc.health_every_s + 0.01 * n, component=name, component_pid=500 + n,
+                   rss_bytes=50_000_000, fds=30, cpu_pct=cpu, connections=sc.agents, established=sc.agents)
+        hw.w.close()
     fid, kind = sc.fault_id, sc.fault_type
     fa, fe = sc.fault_at, sc.fault_at + sc.fault_len
     flt(ev.FaultApply, fa, fault=fid, type=kind, share=1.0, start_s=fa, duration_s=sc.fault_len, attributes={})

@@ -16,7 +16,8 @@ STEADY = {"reconnect_p99_ms": 900.0, "turn_latency_p95_ms": 400.0, "ttft_p95_ms"
 
 
 def report_doc(key: str, day: int, *, profile: str = "nightly", verdict: str = "PASS",
-               profile_hash: str | None = "h1", revision: str | None = None, **metrics: float | None) -> dict[str, Any]:
+               profile_hash: str | None = "h1", revision: str | None = None, saturated: bool = False,
+               **metrics: float | None) -> dict[str, Any]:
     """A report.json document as render_json writes it (only what the history reads)."""
     return {
         "run": {"name": profile, "profile": profile, "seed": 42, "dir": f"/runs/{key}", "profile_hash": profile_hash,
@@ -25,7 +26,9 @@ def report_doc(key: str, day: int, *, profile: str = "nightly", verdict: str = "
         "metrics": {**STEADY, **metrics},
         "verdict": verdict,
         "exit_code": {"PASS": 0, "FAIL": 1, "BROKEN": 2}[verdict],
-        "checks": [{"name": "turns.completed", "verdict": "pass", "observed": 10, "limit": 1, "unit": "turns"}],
+        "checks": [{"name": "turns.completed", "verdict": "pass", "observed": 10, "limit": 1, "unit": "turns"},
+                   {"name": "generator.headroom", "verdict": "fail" if saturated else "pass",
+                    "observed": 99.0 if saturated else 50.0, "limit": 90.0, "unit": "% CPU"}],
     }
 
 
@@ -152,3 +155,40 @@ def test_a_bad_report_json_names_the_field():
     del doc["run"]
     with pytest.raises(RecordError, match=r"field run is missing"):
         RunRecord.from_report_json(doc)
+
+
+def test_a_saturated_generator_is_not_read_as_a_latency_regression():
+    # the same slowdown that is a REGRESSION from a healthy generator (above) is not judged from a saturated one
+    current = record("today", 20, verdict="FAIL", saturated=True, ttft_p95_ms=400.0, turn_latency_p95_ms=2000.0)
+    result = gate(current, nightly_history(7))
+    assert result.verdict == UNKNOWN and result.exit_code == 3 and result.regressions == ()
+    assert result.generator_saturated
+    status = {g.metric.name: g.status for g in result.metrics}
+    assert status["ttft_p95_ms"] == status["turn_latency_p95_ms"] == status["reconnect_p99_ms"] == "saturated"
+    assert status["lost_turns"] == status["error_rate"] == "ok"
+    assert result.headline == ("gate UNKNOWN: the load generator was saturated in run today (generator.headroom "
+                               "failed): reconnect_p99_ms, turn_latency_p95_ms, ttft_p95_ms not judged, as the "
+                               "latency figures then describe the generator, not the target")
+    ttft = next(g for g in result.metrics if g.metric.name == "ttft_p95_ms")
+    assert ttft.describe().startswith("ttft_p95_ms: 400 ms; not judged: the load generator was saturated")
+    assert result.to_dict()["generator_saturated"] is True
+
+
+def test_a_saturated_generator_still_regresses_on_what_it_does_not_time():
+    current = record("today", 20, verdict="FAIL", saturated=True, ttft_p95_ms=400.0, lost_turns=5.0)
+    result = gate(current, nightly_history(7))
+    assert result.verdict == REGRESSION and [g.metric.name for g in result.regressions] == ["lost_turns"]
+    assert "ttft_p95_ms not judged" in result.headline
+
+
+def test_saturated_runs_timing_is_left_out_of_the_baseline():
+    # two of seven nights had a saturated generator and slow figures: they must not widen the band
+    history = [record(f"night{i}", i + 1, saturated=i in (2, 4), verdict="FAIL" if i in (2, 4) else "PASS",
+                      ttft_p95_ms=900.0 if i in (2, 4) else 100.0) for i in range(7)]
+    result = gate(record("today", 20, ttft_p95_ms=400.0), history, min_history=5)
+    ttft = next(g for g in result.metrics if g.metric.name == "ttft_p95_ms")
+    assert ttft.baseline is not None and (ttft.baseline.n, ttft.baseline.median) == (5, 100.0)
+    assert result.verdict == REGRESSION
+    assert any("2 baseline run(s) had a saturated load generator" in n for n in result.notes)
+    lost = next(g for g in result.metrics if g.metric.name == "lost_turns")
+    assert lost.baseline is not None and lost.baseline.n == 7
