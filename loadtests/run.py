@@ -45,6 +45,7 @@ from reports.ledger import schema as ev
 
 from .distributed import MasterOptions
 from .health import HealthSampler
+from .layout import Layout, LayoutError, Machine, raise_fd_limit, resolve_layout
 from .preflight import PreflightError, preflight
 from .profile import Profile
 from .profile.model import RESPONSES_PATH
@@ -160,8 +161,19 @@ def usable_cores() -> int | None:
         return os.cpu_count()
 
 
+def layout_record(layout: Layout) -> ev.ProcessLayout:
+    """The ``run_start.layout`` of a chosen :class:`~loadtests.layout.Layout`."""
+    def count(name: str) -> int | None:
+        comp = layout.component(name)
+        return None if comp is None else comp.processes
+
+    return ev.ProcessLayout(locust=count("locust"), proxy=count("proxy"), server=count("server"),
+                            source_addresses=layout.source_addresses, fd_limit=layout.fd_limit,
+                            summary=layout.summary())
+
+
 def run_start_event(profile: Profile, run_id: str, *, users: int | None = None,
-                    duration_s: float | None = None) -> ev.RunStart:
+                    duration_s: float | None = None, layout: Layout | None = None) -> ev.RunStart:
     """The ``run_start`` a run of ``profile`` opens its ledger with (headless or from the web UI)."""
     backoff = profile.agent.reconnect
     duration = profile.load.duration_s if duration_s is None else duration_s
@@ -171,6 +183,7 @@ def run_start_event(profile: Profile, run_id: str, *, users: int | None = None,
                        users=profile.load.running if users is None else users, duration_s=duration,
                        agents=None if profile.load.agents is None else list(profile.load.agents),
                        cpu_count=usable_cores(),
+                       layout=None if layout is None else layout_record(layout),
                        reconnect=ev.Backoff(max_retries=backoff.max_retries, base_delay_s=backoff.base_delay_s,
                                             max_delay_s=backoff.max_delay_s, jitter_min=backoff.jitter_min,
                                             jitter_max=backoff.jitter_max, cooldown_s=backoff.cooldown_s),
@@ -202,17 +215,27 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
             return run_profile(profile, run_dir=run_dir, progress=progress, stops=own,
                                progress_every_s=progress_every_s, web=web, master=master)
     run_dir = run_dir or make_run_dir(profile)
+    # Every component gets the hard FD limit; the layout (loadtests.layout) was planned against it.
+    raise_fd_limit()
+    layout: Layout | None = None
+    refused: LayoutError | None = None
+    try:
+        profile, layout = resolve_layout(profile, Machine.detect(), locust_here=master is None)
+    except LayoutError as exc:  # agentsoak run refuses this before making the run; other callers land here
+        refused = exc
     write_resolved_profile(profile, run_dir)
     # With the web UI the Locust master opens and closes each swarm's run (loadtests.ui.session); the
     # first swarm uses this directory. Until then only the components' logs are here.
     ledger = None if web else LedgerWriter(ledger_path(run_dir / "ledger", "orchestrator"))
     if ledger is not None:
-        ledger(run_start_event(profile, run_dir.name))
+        ledger(run_start_event(profile, run_dir.name, layout=layout))
     status, error = "completed", None
     # component health (loadtests.health): headless runs only (the web UI's swarms are runs of their own)
     health = None if web else HealthSampler(run_dir / "ledger", profile.load.health_every_s)
     with contextlib.ExitStack() as stack:  # unwinds in reverse: Locust is gone before the proxy and target stop
         try:
+            if refused is not None:
+                raise refused
             stops.check()
             target_url, target_ws, admin_url = _start_target(profile, run_dir, stack, health)
             stops.check()
@@ -234,7 +257,7 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
                 status, error = "error", f"locust exited with code {code}; see logs/locust.log"
         except (Interrupted, KeyboardInterrupt):
             status, error = "interrupted", stops.reason() if stops.count else "stopped by the user (Ctrl-C)"
-        except PreflightError as exc:
+        except (PreflightError, LayoutError) as exc:
             status, error = "error", str(exc)
         except Exception as exc:  # noqa: BLE001 - a broken run is reported, not raised
             status, error = "error", f"{type(exc).__name__}: {exc}; traceback in logs/{ORCHESTRATOR_LOG}"

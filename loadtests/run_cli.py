@@ -131,6 +131,15 @@ def run_and_report(args: argparse.Namespace, stops: StopSignals) -> RunOutcome:
         reason = "--master runs no users itself: set load.processes to 1 (workers take --processes)"
         print(f"agentsoak: error: {reason}", file=sys.stderr)
         return RunOutcome(2, NOT_RUN, profile.name, None, reason)
+    from .layout import LayoutError, Machine, raise_fd_limit, resolve_layout
+
+    raise_fd_limit()  # for this process and every component it starts; the layout counts on it
+    try:
+        profile, layout = resolve_layout(profile, Machine.detect(), locust_here=master is None,
+                                         source=args.profile)
+    except LayoutError as exc:
+        print(f"agentsoak: error: {exc}", file=sys.stderr)
+        return RunOutcome(2, NOT_RUN, profile.name, None, str(exc))
     for warning in late_fault_warnings(profile):
         print(f"agentsoak: {warning}", file=sys.stderr)
     run_dir = make_run_dir(profile, args.output_dir)
@@ -139,6 +148,7 @@ def run_and_report(args: argparse.Namespace, stops: StopSignals) -> RunOutcome:
         f"{load.running} of {load.users} agents: {', '.join(map(str, load.agents))}"
     print(f"agentsoak: running {profile.name} ({agents}, {profile.load.duration_s:.0f}s, "
           f"{len(profile.faults)} fault entries) -> {run_dir}", file=sys.stderr)
+    print(f"agentsoak: {layout.summary()}", file=sys.stderr)
     if master is not None:
         print(f"agentsoak: Locust master on {master.bind_host}:{master.port}, waiting for "
               f"{master.expect_workers} worker(s) (agentsoak worker --master-host HOST --master-port "

@@ -144,7 +144,27 @@ def _apply_override(raw: dict, item: str, origin: Origin) -> None:
 _TOP = ("name", "seed", "output_dir", "target", "proxy", "load", "agent", "faults", "checks")
 
 
+#: The layout settings that may be ``auto`` (chosen by ``loadtests.layout`` for the machine).
+AUTO_PATHS = (("load", "processes"), ("load", "source_addresses"), ("proxy", "workers"),
+              ("target", "server", "workers"))
+
+
+def _take_autos(raw: dict) -> frozenset[str]:
+    """Remove every ``auto`` layout setting from ``raw`` (the readers then see the default) and
+    return their dotted paths."""
+    found = set()
+    for path in AUTO_PATHS:
+        node: Any = raw
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get(path[-1]) == "auto":
+            del node[path[-1]]
+            found.add(".".join(path))
+    return frozenset(found)
+
+
 def _read_profile(raw: dict, at: At, source: str, allow_remote: bool) -> Profile:
+    auto = _take_autos(raw)
     sec = Section(raw, at, _TOP)
     stem = Path(source).stem if not source.startswith("<") else "profile"
     default_name = stem if re.fullmatch(_PROFILE_NAME, stem) else "profile"
@@ -167,7 +187,9 @@ def _read_profile(raw: dict, at: At, source: str, allow_remote: bool) -> Profile
         target_kind=target.kind,
     )
     checks = _read_checks(sec.value.get("checks"), sec.at_key("checks"))
-    return Profile(name, seed, output_dir, target, proxy, load, agent, faults, checks)
+    if "target.server.workers" in auto and target.kind != "embedded":
+        raise sec.at_key("target").error("server.workers: auto is only for target.kind embedded")
+    return Profile(name, seed, output_dir, target, proxy, load, agent, faults, checks, auto)
 
 
 def _read_checks(value: Any, at: At) -> dict[str, Any]:

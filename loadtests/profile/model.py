@@ -172,6 +172,9 @@ class Profile:
     agent: AgentConfig = AgentConfig()
     faults: tuple[FaultSpec, ...] = ()
     checks: dict[str, Any] = field(default_factory=dict)
+    #: the layout settings given as ``auto`` (dotted paths such as ``proxy.workers``), not yet chosen:
+    #: their fields hold the defaults until ``loadtests.layout.resolve_layout`` sets them
+    auto: frozenset[str] = frozenset()
 
     def plan(self) -> list[FaultWindow]:
         """The fault windows of this profile, over ``load.duration_s``."""
@@ -192,7 +195,7 @@ class Profile:
         think = {"distribution": a.think_time.distribution}
         for key in THINK_KEYS[a.think_time.distribution]:
             think[key] = getattr(a.think_time, key)
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "seed": self.seed,
             "output_dir": self.output_dir,
@@ -246,3 +249,10 @@ class Profile:
             "faults": [fault_to_dict(f) for f in self.faults],
             "checks": dict(self.checks),
         }
+        for dotted in self.auto:  # still to be chosen: loadable again as auto
+            *parents, key = dotted.split(".")
+            node = out
+            for part in parents:
+                node = node[part]
+            node[key] = "auto"
+        return out

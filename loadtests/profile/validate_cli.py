@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from faults.schedule import FaultWindow
 from loadtests.catalog import resolve_profile
+from loadtests.layout import Layout, Machine, resolve_layout
 from loadtests.profile import Profile, ProfileError, load_profile
 from loadtests.profile.fields import format_duration
 from loadtests.profile.late_faults import late_fault_warnings
@@ -51,8 +52,10 @@ def run_validate(args: argparse.Namespace, *, out: TextIO | None = None, err: Te
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        profile = load_profile(resolve_profile(args.profile), args.overrides, allow_remote=args.allow_remote)
-    except ProfileError as exc:
+        path = resolve_profile(args.profile)
+        profile = load_profile(path, args.overrides, allow_remote=args.allow_remote)
+        profile, layout = resolve_layout(profile, Machine.detect(), source=str(path))
+    except ProfileError as exc:  # a LayoutError too: what cannot fit this machine is refused here
         print(f"error: {exc}", file=err)
         return 2
     except Exception as exc:  # no traceback ever; a bug here is still reported as one line
@@ -62,7 +65,7 @@ def run_validate(args: argparse.Namespace, *, out: TextIO | None = None, err: Te
         return 2
     for warning in late_fault_warnings(profile):
         print(warning, file=err)
-    print(summary(profile), file=out)
+    print(summary(profile, layout), file=out)
     return 0
 
 
@@ -78,8 +81,8 @@ def _details(w: FaultWindow) -> str:
     return " ".join(f"{k}={v}" for k, v in attrs.items() if v is not None)
 
 
-def summary(p: Profile) -> str:
-    """The human summary ``validate`` prints."""
+def summary(p: Profile, layout: Layout | None = None) -> str:
+    """The human summary ``validate`` prints (with the process layout planned for this machine)."""
     load = p.load
     lines = [
         f"profile   {p.name} (seed {p.seed}, output {p.output_dir}/)",
@@ -87,6 +90,7 @@ def summary(p: Profile) -> str:
         f"proxy     {p.proxy.kind}{' ' + p.proxy.url if p.proxy.url else ''}",
         f"load      {load.users} users, spawn {load.spawn_rate:g}/s, {format_duration(load.duration_s)}, "
         f"processes {load.processes}",
+        *([f"layout    {layout.summary().removeprefix('layout ')}"] if layout is not None else []),
         f"agent     store={str(p.agent.store).lower()}, {p.agent.turns_per_session} turns/session, "
         f"full_resend={str(p.agent.recovery.full_resend).lower()}",
     ]

@@ -125,7 +125,7 @@ def _doc(cls: type) -> str:
 
 
 #: structs nested inside events, each with its own table
-_NESTED: tuple[type[msgspec.Struct], ...] = (s.Backoff, s.PlannedFault)
+_NESTED: tuple[type[msgspec.Struct], ...] = (s.Backoff, s.PlannedFault, s.ProcessLayout)
 
 
 def _table(cls: type[msgspec.Struct]) -> list[str]:

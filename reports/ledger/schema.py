@@ -23,7 +23,7 @@ __all__ = [
     "TargetKind", "ProxyKind", "StopReason", "ConnectReason", "ClosedBy", "Detector", "InputMode",
     "Outcome", "CacheOutcome", "RecoveryMode", "LossCause", "CloseCode",
     "GOOD_OUTCOMES", "FAILED_OUTCOMES", "HALF_OPEN_DETECTORS", "STANDING_FAULT_TYPES",
-    "Backoff", "PlannedFault", "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
+    "Backoff", "PlannedFault", "ProcessLayout", "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
     "AgentStart", "AgentStop", "ConnectAttempt", "ConnectOk", "ConnectFail", "Disconnect", "ReconnectGiveup",
     "ProtocolError", "TurnStart", "TurnEnd", "TurnAbandon", "Recovery", "Transport", "FallbackReason",
     "TransportFallback", "HealthSample",
@@ -240,6 +240,19 @@ class PlannedFault(msgspec.Struct, frozen=True, kw_only=True):
     start_s: float
 
 
+class ProcessLayout(msgspec.Struct, frozen=True, kw_only=True):
+    """The process layout the orchestrator chose (``loadtests.layout``): how many processes each
+    component on this box runs (null: not started here), the agents' source addresses, the FD limit
+    every process got, and the one line ``agentsoak run`` printed."""
+
+    locust: int | None
+    proxy: int | None
+    server: int | None
+    source_addresses: int
+    fd_limit: int
+    summary: str
+
+
 class RunStart(Event, frozen=True, kw_only=True, tag="run_start"):
     """The orchestrator starts a run."""
 
@@ -259,6 +272,7 @@ class RunStart(Event, frozen=True, kw_only=True, tag="run_start"):
     #: the CPU cores the run may use (its CPU affinity), against which the health samples' summed
     #: ``cpu_pct`` is judged (100 = one core); null in ledgers written before it was added
     cpu_count: int | None = None
+    layout: ProcessLayout | None = None  # null: not recorded (web UI swarms, older ledgers)
 
 
 class TestStart(Event, frozen=True, kw_only=True, tag="test_start"):

@@ -82,3 +82,38 @@ def test_agentsoak_validate_command_end_to_end():
         bad.stderr.strip()
         == "error: --set seed: seed: got 'x'; expected an integer between 0 and 9223372036854775807"
     )
+
+
+def _this_box(monkeypatch):
+    from loadtests.layout import Machine
+
+    monkeypatch.setattr(Machine, "detect", classmethod(lambda cls: Machine(fd_limit=20_000, ports=28_232, cpus=2)))
+
+
+def test_a_layout_that_cannot_fit_is_refused_with_the_numbers_and_the_fix(monkeypatch):
+    _this_box(monkeypatch)
+    code, out, err = run(["validate", str(SMOKE), "--set", "load.users=10000", "--set", "proxy.workers=1"])
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1, err  # one line
+    assert err == (f"error: {SMOKE}: proxy.workers: 10,000 agents need 20,256 FDs in one process of the proxy "
+                   "(2 FDs per agent + 256 overhead), above the limit of 20,000 (RLIMIT_NOFILE hard); "
+                   "set proxy.workers >= 2 (or auto)\n")
+
+
+def test_auto_settings_are_chosen_and_shown_in_the_summary(monkeypatch):
+    _this_box(monkeypatch)
+    code, out, err = run(["validate", str(SMOKE), "--set", "load.users=10000", "--set", "proxy.workers=auto",
+                          "--set", "load.processes=auto", "--set", "target.server.workers=auto"])
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if x.startswith("layout"))
+    assert "locust 2 (auto), proxy 2 (auto), server 1 (auto), source addresses 1" in line
+    assert "processes 2" in out  # the load line shows the chosen number
+
+
+def test_too_many_agents_for_one_source_address_is_refused(monkeypatch):
+    _this_box(monkeypatch)
+    code, _, err = run(["validate", str(SMOKE), "--set", "load.users=30000", "--set", "proxy.kind=none", "--set", "faults=[]",
+                        "--set", "load.processes=auto", "--set", "target.server.workers=auto"])
+    assert code == 2
+    assert "load.source_addresses: 30,000 agents over 1 source address(es) need 30,000 ports" in err
+    assert "above the 28,232 ephemeral ports" in err and "set load.source_addresses >= 2 (or auto)" in err
