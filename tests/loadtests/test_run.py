@@ -11,6 +11,8 @@ from faults.child import ChildStartError
 from loadtests import run
 from loadtests.catalog import resolve_profile
 from loadtests.profile import load_profile
+from reports.ledger.reader import iter_ledger
+from reports.ledger.schema import RunStart
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,6 +42,27 @@ def test_an_unexpected_error_leaves_its_traceback_in_the_run_log(tmp_path: Path,
     assert text.startswith("Traceback (most recent call last):")
     assert "in broken_target" in text and text.rstrip().endswith("ValueError: wiring bug")
     assert json.loads((result.run_dir / "run.json").read_text())["status"] == "error"
+    start = _run_start(result.run_dir)
+    assert start.layout is not None and (start.layout.locust, start.layout.proxy, start.layout.server) == (1, 1, 1)
+    assert start.layout.summary.startswith("layout 200 agents: locust 1, proxy 1, server 1")
+
+
+def _run_start(run_dir: Path) -> RunStart:
+    return next(e for e in iter_ledger(run_dir) if isinstance(e, RunStart))
+
+
+def test_run_profile_refuses_a_layout_that_cannot_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Callers other than ``agentsoak run`` (soak, A/B, reproduce) meet the same refusal, before any
+    component starts."""
+    from loadtests.layout import Machine
+
+    monkeypatch.setattr(Machine, "detect", classmethod(lambda cls: Machine(fd_limit=20_000, ports=28_232, cpus=2)))
+    monkeypatch.setattr(run, "_start_target", lambda *_a: pytest.fail("the target was started"))
+    profile = load_profile(resolve_profile("smoke"), ["load.users=10000"])
+    result = run.run_profile(profile, run_dir=run.make_run_dir(profile, tmp_path), progress=None)
+    assert result.status == "error" and result.error is not None
+    assert "proxy.workers: 10,000 agents need 20,256 FDs" in result.error
+    assert _run_start(result.run_dir).layout is None
 
 
 def test_locust_processes_meet_their_own_master_on_loopback(tmp_path: Path) -> None:
