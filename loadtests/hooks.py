@@ -194,9 +194,10 @@ _QUIT_MARGIN_S = 10.0
 def _tie_worker_to_master(environment: Any) -> None:
     """A worker forked by its master (``--processes``) ends when the master dies, without cutting short
     an orderly quit: Locust's master exits as soon as it has told its workers to quit, while they may
-    still be stopping their users (up to ``--stop-timeout``) and closing their ledgers. A worker that is
-    stopping (or stopped) gets that long, and a margin, to end by itself before Locust's own SIGTERM
-    shutdown; one that is running gets it at once.
+    still be stopping their users (up to ``--stop-timeout``) and closing their ledgers, and a worker
+    that was busy (missing heartbeats) may get the quit message only after the master is gone. So a
+    worker gets its stop timeout and a margin to end by itself, then Locust's own SIGTERM shutdown
+    (the orchestrator bounds the whole group's end in any case).
     """
     if not tie_to_parent(os.getppid(), _MASTER_GONE):
         return
@@ -205,11 +206,4 @@ def _tie_worker_to_master(environment: Any) -> None:
     def terminate() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
-    def master_gone() -> None:
-        runner = environment.runner
-        if runner is not None and runner.state in ("stopping", "stopped", "cleanup"):
-            gevent.spawn_later(grace_s, terminate)
-        else:
-            terminate()
-
-    gevent.signal_handler(_MASTER_GONE, master_gone)
+    gevent.signal_handler(_MASTER_GONE, lambda: gevent.spawn_later(grace_s, terminate))

@@ -46,8 +46,8 @@ def test_the_locustfile_wires_every_listener_once() -> None:
     assert all(mods == ["loadtests.hooks"] for mods in found.values())
 
 
-# A stand-in master forks a worker that ties itself as hooks does, then exits. The worker reports its
-# pid and keeps running until the tie ends it. ``state`` is its runner's state when the master dies.
+# A stand-in master forks a worker that ties itself as hooks does, then exits. The worker keeps running
+# until the tie ends it. ``state`` is its runner's state when the master dies.
 _TIE = """
 import os, select, sys
 import gevent
@@ -96,20 +96,14 @@ def _wait_gone(pid: int, timeout_s: float) -> float | None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death tie is Linux-only")
-def test_a_running_worker_ends_when_its_master_dies() -> None:
-    pid, gone = _worker_after_master_dies("running", 30.0)
-    ended = _wait_gone(pid, 10.0)
-    assert ended is not None, "the worker outlived its master"
-    assert ended - gone < 5.0
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death tie is Linux-only")
-def test_a_stopping_worker_may_finish_its_quit_after_its_master_exits() -> None:
+@pytest.mark.parametrize("state", ["running", "stopping"])
+def test_a_worker_outlives_its_master_by_its_stop_timeout_and_margin_then_ends(state: str) -> None:
     """Locust's master exits once it has told its workers to quit; a worker still stopping its users
-    (and closing its ledger) is not cut short, and ends after its stop timeout and the margin."""
+    (and closing its ledger), or one that was too busy to have read the quit message yet, is not cut
+    short, and ends by itself after its stop timeout and the margin."""
     margin = 2.0
-    pid, gone = _worker_after_master_dies("stopping", margin)
-    assert _wait_gone(pid, margin * 0.5) is None, "a stopping worker was ended at once"
+    pid, gone = _worker_after_master_dies(state, margin)
+    assert _wait_gone(pid, margin * 0.5) is None, "the worker was ended at once"
     ended = _wait_gone(pid, 20.0)
-    assert ended is not None, "the stopping worker was never ended"
+    assert ended is not None, "the worker outlived its master for good"
     assert ended - gone >= margin * 0.5
