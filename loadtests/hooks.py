@@ -132,8 +132,9 @@ class AgentsoakHooks:
             AgentsoakHooks.start_timeline(environment)
 
     @staticmethod
-    def start_timeline(environment: Any) -> None:
-        """Play the profile's fault timeline from now (master or local runner), as ``state.schedule``."""
+    def start_timeline(environment: Any, now: float | None = None) -> None:
+        """Play the profile's fault timeline from ``now`` (monotonic; default: now), on the master or
+        local runner, as ``state.schedule``."""
         state = state_for(environment)
         profile = state.profile
         if profile is None or not profile.faults or state.schedule is not None:
@@ -150,8 +151,7 @@ class AgentsoakHooks:
             from faults.server_admin import ServerAdmin
 
             admin = ServerAdmin(opts.agentsoak_admin_url)
-        now = time.monotonic()
-        windows, t0 = timeline_windows(state, now)
+        windows, t0 = timeline_windows(state, time.monotonic() if now is None else now)
         state.schedule = FaultSchedule(windows, toxics=toxics, admin=admin,
                                        proxy_name=opts.agentsoak_proxy_name, sink=state.sink)
         state.schedule.start(t0)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from faults.schedule import FaultWindow, replayed
+from reports.ledger import schema as ev
 
 from .run_state import RunState
 
-__all__ = ["timeline_windows"]
+__all__ = ["switch_timeline", "timeline_windows"]
 
 
 def timeline_windows(state: RunState, now: float) -> tuple[list[FaultWindow], float]:
@@ -23,3 +27,28 @@ def timeline_windows(state: RunState, now: float) -> tuple[list[FaultWindow], fl
         return windows, now
     offset = max(0.0, now - state.test_start_mono)
     return replayed(windows, offset, state.timeline_plays), state.test_start_mono
+
+
+def switch_timeline(state: RunState, start: bool | None, play: Callable[[float], None],
+                    clock: Callable[[], float] = time.monotonic) -> bool:
+    """Stop (``start`` False) or start again (True) the playing timeline by hand; None only asks.
+
+    A stop is recorded (``timeline_stop``, ``manual``) before the schedule removes its active faults, so
+    the report knows the windows after it were not due; ``play(now)`` starts the timeline again from
+    ``now`` (:func:`timeline_windows`), recorded as ``timeline_start`` (``manual``) with the same offset.
+    Returns whether the timeline plays now.
+    """
+    if start is False and state.schedule is not None:
+        state.sink(ev.TimelineStop(play=state.timeline_plays, at_s=_since_test_start(state, clock()), manual=True))
+        state.schedule.stop()
+        state.schedule = None
+    elif start is True and state.schedule is None:
+        now = clock()
+        play(now)
+        if state.schedule is not None:
+            state.sink(ev.TimelineStart(play=state.timeline_plays, at_s=_since_test_start(state, now), manual=True))
+    return state.schedule is not None
+
+
+def _since_test_start(state: RunState, now: float) -> float:
+    return 0.0 if state.test_start_mono is None else max(0.0, now - state.test_start_mono)

@@ -15,7 +15,7 @@ from reports.headroom import BOX, CHECK, NOTE, Headroom, headroom
 from reports.ledger.schema import Backoff
 from reports.recovery import FaultRecovery, fault_recoveries
 from reports.slope import ComponentSlope, component_slopes
-from reports.summary import Disconnect, Dist, Finding, RunSummary
+from reports.summary import Disconnect, Dist, Finding, RunSummary, TimelinePlay
 from reports.thresholds import Thresholds
 
 __all__ = ["PASS", "FAIL", "SKIP", "Check", "Focus", "Thresholds", "verify", "unrecovered", "digests_available",
@@ -373,20 +373,40 @@ def _growth_check(name: str, slopes: list[ComponentSlope], attr: str, limit: flo
 
 
 def _applied_check(summary: RunSummary, th: Thresholds) -> Check:
-    """``faults.applied``: every planned window the test ran past applied (``fault_apply``), in the
-    timeline's first play or a later one (``drop-all#0.p2``, the web UI's timeline started again)."""
+    """``faults.applied``: every planned window that came due while the timeline played applied
+    (``fault_apply``), in the timeline's first play or a later one (``drop-all#0.p2``, the web UI's
+    timeline started again).
+
+    A window comes due in a play when its planned start, moved by the play's start, is at least
+    ``APPLY_SLACK_S`` before the play ended: the test stop, or the timeline stopped by hand
+    (``timeline_stop`` with ``manual``). A window that applied or failed (``fault_error``) came due. One
+    that no play reached is not due: planned after the timeline was stopped by hand (and not replayed
+    by a restart), or after the test stopped. A window planned at or after ``load.duration`` never plays
+    and counts as not applied.
+    """
     name, plan = "faults.applied", summary.run.fault_plan
     if plan is None:
         return Check(name, SKIP, None, None, "faults", (), "no fault plan in run_start (an older ledger)")
     if not plan:
         return Check(name, SKIP, 0, 0, "faults", (), "the profile plans no faults")
     applied = {planned_id(f.fault) for f in summary.applied_faults}  # a later play's window counts too
-    errors = {f.fault: f.errors[0] for f in summary.faults if f.errors}
+    errors: dict[str, str] = {}
+    for f in summary.faults:
+        if f.errors:
+            errors.setdefault(planned_id(f.fault), f.errors[0])
     planned_s = summary.run.duration_s
+    test_end = summary.duration_s - APPLY_SLACK_S
+    plays = summary.timeline_plays
+    ends = [(play.start_s, test_end if play.stopped_s is None else min(test_end, play.stopped_s - APPLY_SLACK_S))
+            for play in plays]
     beyond = [p for p in plan if planned_s is not None and p.start_s >= planned_s]
-    due = [p for p in plan if p not in beyond and p.start_s <= summary.duration_s - APPLY_SLACK_S]
+    due = [p for p in plan if p not in beyond
+           and (p.fault in applied or p.fault in errors or any(p.start_s + at <= end for at, end in ends))]
     missing = [p for p in due if p.fault not in applied]
-    not_due = len(plan) - len(beyond) - len(due)
+    unreached = [p for p in plan if p not in beyond and p not in due]
+    stops = [play.stopped_s for play in plays if play.stopped_s is not None]
+    by_hand = [p for p in unreached if stops and p.start_s <= test_end]  # due, had the timeline played on
+    not_due = len(unreached) - len(by_hand)
     why = [f"{p.fault} ({p.type} at {p.start_s:g} s{': ' + errors[p.fault] if p.fault in errors else ''})"
            for p in missing]
     why += [f"{p.fault} ({p.type} at {p.start_s:g} s, after load.duration {planned_s:g} s: never played)"
@@ -394,11 +414,21 @@ def _applied_check(summary: RunSummary, th: Thresholds) -> Check:
     unapplied = len(missing) + len(beyond)
     detail = (f"{len(due) - len(missing)} of {len(due) + len(beyond)} planned faults applied"
               + (f"; not applied: {', '.join(why[:5])}{' …' if len(why) > 5 else ''}" if why else "")
+              + (f"; {len(by_hand)} not due: the timeline was stopped by hand at {_stopped_text(plays)}"
+                 if by_hand else "")
               + (f"; {not_due} planned after the test stopped (not due)" if not_due else ""))
     limit = th.max_unapplied_faults
     if limit is None:
         return Check(name, SKIP, unapplied, None, "faults not applied", (), f"disabled (no limit); {detail}")
     return Check(name, PASS if unapplied <= limit else FAIL, unapplied, limit, "faults not applied", (), detail)
+
+
+def _stopped_text(plays: Iterable[TimelinePlay]) -> str:
+    """``12 s`` or ``12 s, 40.5 s (started again at 30 s)``: when the timeline was stopped and restarted by hand."""
+    plays = list(plays)
+    stops = ", ".join(f"{round(p.stopped_s, 1):g} s" for p in plays if p.stopped_s is not None)
+    again = ", ".join(f"{round(p.start_s, 1):g} s" for p in plays if p.play > 1)
+    return stops + (f" (started again at {again})" if again else "")
 
 
 def _recovery_check(rec: tuple[FaultRecovery, ...], th: Thresholds) -> Check:

@@ -38,7 +38,7 @@ class FaultControls:
     """Manual faults of the current run. ``schedule`` is set while a swarm runs (None otherwise)."""
 
     def __init__(self, *, proxy_kind: str, target_kind: str, toxics: Any, admin: Any, proxy_name: str,
-                 timeline: Callable[[bool], bool] | None = None) -> None:
+                 timeline: Callable[[bool | None], bool] | None = None) -> None:
         self.proxy_kind = proxy_kind
         self.target_kind = target_kind
         self.toxics = toxics
@@ -67,7 +67,7 @@ class FaultControls:
             "proxies": proxies,
             "proxy_error": error,
             "active": schedule.active() if schedule is not None else [],
-            "timeline": self._timeline is not None and self._timeline(None),  # type: ignore[arg-type]
+            "timeline": self._timeline is not None and self._timeline(None),
             "can": {"toxics": self.toxics is not None, "protocol": self.admin is not None},
             "toxic_types": TOXIC_ATTRIBUTES,
             "close_codes": sorted(CLOSE_CODES),

@@ -40,6 +40,7 @@ from reports.ledger.writer import encode, is_being_written
 from ..run import make_run_dir, run_start_event, write_resolved_profile, write_run_json
 from ..run_state import RunState, runner_kind
 from ..sink import SwitchSink
+from ..timeline import switch_timeline
 from .controls import FaultControls
 from .gauges import LiveGauges
 from .swarm_files import SwarmFiles
@@ -62,14 +63,14 @@ class RunOutcome(dict):
     ``failed`` (names and details of the failed checks), ``report`` (the URL of its report.html)."""
 
 
-def install(environment: Any, state: RunState, *, start_timeline: Callable[[Any], None]) -> WebSession:
+def install(environment: Any, state: RunState, *, start_timeline: Callable[[Any, float], None]) -> WebSession:
     session = WebSession(environment, state, start_timeline)
     session.install()
     return session
 
 
 class WebSession:
-    def __init__(self, environment: Any, state: RunState, start_timeline: Callable[[Any], None]) -> None:
+    def __init__(self, environment: Any, state: RunState, start_timeline: Callable[[Any, float], None]) -> None:
         assert isinstance(state.sink, SwitchSink)
         self.env = environment
         self.state = state
@@ -244,12 +245,7 @@ class WebSession:
 
     # -- the profile's fault timeline ----------------------------------------------------------------
     def _timeline(self, start: bool | None) -> bool:
-        if start is True and self.state.schedule is None:
-            self._start_timeline(self.env)
-        elif start is False and self.state.schedule is not None:
-            self.state.schedule.stop()
-            self.state.schedule = None
-        return self.state.schedule is not None
+        return switch_timeline(self.state, start, lambda now: self._start_timeline(self.env, now))
 
     def status(self) -> dict[str, Any]:
         return {"runs": list(self.runs), "current": self.current.name if self.current else None,

@@ -21,7 +21,7 @@ __all__ = ["render"]
 _GROUPS: tuple[tuple[str, tuple[type[s.Event], ...]], ...] = (
     ("Run-level events (orchestrator, Locust master)", (s.RunStart, s.TestStart, s.TestStop, s.RunStop)),
     ("Fault events (the fault schedule, on the Locust master or orchestrator)",
-     (s.FaultApply, s.FaultRemove, s.FaultError)),
+     (s.FaultApply, s.FaultRemove, s.FaultError, s.TimelineStop, s.TimelineStart)),
     ("Agent events (every Locust process)",
      (s.AgentStart, s.AgentStop, s.ConnectAttempt, s.ConnectOk, s.ConnectFail, s.Disconnect, s.ReconnectGiveup,
       s.ProtocolError, s.TurnStart, s.TurnEnd, s.TurnAbandon, s.Recovery, s.TransportFallback)),

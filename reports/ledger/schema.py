@@ -24,6 +24,7 @@ __all__ = [
     "Outcome", "CacheOutcome", "RecoveryMode", "LossCause", "CloseCode",
     "GOOD_OUTCOMES", "FAILED_OUTCOMES", "HALF_OPEN_DETECTORS", "STANDING_FAULT_TYPES",
     "Backoff", "PlannedFault", "ProcessLayout", "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
+    "TimelineStop", "TimelineStart",
     "AgentStart", "AgentStop", "ConnectAttempt", "ConnectOk", "ConnectFail", "Disconnect", "ReconnectGiveup",
     "ProtocolError", "TurnStart", "TurnEnd", "TurnAbandon", "Recovery", "Transport", "FallbackReason",
     "TransportFallback", "HealthSample",
@@ -333,6 +334,26 @@ class FaultError(Event, frozen=True, kw_only=True, tag="fault_error"):
     manual: bool = False  # an action from the web UI's Faults tab
 
 
+class TimelineStop(Event, frozen=True, kw_only=True, tag="timeline_stop"):
+    """The profile's fault timeline stopped before the test did (the web UI's Faults tab): the windows
+    of play ``play`` (1 started with the test) from ``at_s`` (seconds since the test start) on are not
+    played; its active faults are removed (``fault_remove``). ``manual``: stopped by hand."""
+
+    play: int
+    at_s: float
+    manual: bool = False
+
+
+class TimelineStart(Event, frozen=True, kw_only=True, tag="timeline_start"):
+    """The profile's fault timeline started again in the same test (the web UI's Faults tab): play
+    ``play`` (2, 3, ...) plays every window moved by ``at_s`` (seconds since the test start), with ids
+    of its own (``drop-all#0.p2``). ``manual``: started by hand."""
+
+    play: int
+    at_s: float
+    manual: bool = False
+
+
 # agents (every Locust process)
 
 class AgentStart(Event, frozen=True, kw_only=True, tag="agent_start"):
@@ -518,13 +539,14 @@ class HealthSample(Event, frozen=True, kw_only=True, tag="health_sample"):
 #: every kind, in the order docs/ledger.md lists them
 EVENT_TYPES: tuple[type[Event], ...] = (
     RunStart, TestStart, TestStop, RunStop,
-    FaultApply, FaultRemove, FaultError,
+    FaultApply, FaultRemove, FaultError, TimelineStop, TimelineStart,
     AgentStart, AgentStop, ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError,
     TurnStart, TurnEnd, TurnAbandon, Recovery, TransportFallback,
     HealthSample,
 )
 AnyEvent = Union[  # noqa: UP007 - msgspec needs a Union object built at runtime
-    RunStart, TestStart, TestStop, RunStop, FaultApply, FaultRemove, FaultError, AgentStart, AgentStop,
+    RunStart, TestStart, TestStop, RunStop, FaultApply, FaultRemove, FaultError, TimelineStop, TimelineStart,
+    AgentStart, AgentStop,
     ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError, TurnStart, TurnEnd,
     TurnAbandon, Recovery, TransportFallback, HealthSample,
 ]

@@ -21,8 +21,9 @@ from reports.summary.model import (
     RunInfo,
     RunSummary,
     Second,
+    TimelinePlay,
 )
 from reports.summary.summarize import Summarizer, summarize
 
 __all__ = ["FAULT_ATTRIBUTION_TAIL_S", "CloseKey", "ComponentSeries", "Dist", "Disconnect", "FaultWindow", "Finding", "Integrity",
-           "RecoveryCounts", "RunInfo", "RunSummary", "Second", "Summarizer", "summarize"]
+           "RecoveryCounts", "RunInfo", "RunSummary", "Second", "Summarizer", "TimelinePlay", "summarize"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reports.ledger import schema as ev
-from reports.summary.model import FaultWindow
+from reports.summary.model import FaultWindow, TimelinePlay
 
 __all__ = ["Faults"]
 
@@ -15,6 +15,8 @@ class Faults:
         self.applied: list[ev.FaultApply] = []
         self.removed: dict[str, float] = {}  # fault -> mono of its (last) removal
         self.errors: dict[str, list[str]] = {}
+        self.starts: dict[int, float] = {1: 0.0}  # play -> timeline_start.at_s
+        self.stops: dict[int, float] = {}  # play -> timeline_stop.at_s (stopped by hand)
 
     def apply(self, e: ev.FaultApply) -> None:
         self.applied.append(e)
@@ -24,6 +26,17 @@ class Faults:
 
     def error(self, e: ev.FaultError) -> None:
         self.errors.setdefault(e.fault, []).append(e.error)
+
+    def timeline_start(self, e: ev.TimelineStart) -> None:
+        self.starts[e.play] = e.at_s
+
+    def timeline_stop(self, e: ev.TimelineStop) -> None:
+        if e.manual:
+            self.stops[e.play] = min(e.at_s, self.stops.get(e.play, e.at_s))
+
+    def plays(self) -> tuple[TimelinePlay, ...]:
+        """The timeline's plays, by play number."""
+        return tuple(TimelinePlay(play, start, self.stops.get(play)) for play, start in sorted(self.starts.items()))
 
     def windows(self, base: float, last_mono: float) -> tuple[FaultWindow, ...]:
         """Windows in apply order; an unremoved fault lasts its planned duration, cut at the ledger's end."""

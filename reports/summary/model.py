@@ -19,7 +19,7 @@ from reports.quantile import nearest_rank
 from reports.sketch import LogHistogram
 
 __all__ = ["CloseKey", "ComponentSeries", "Dist", "Disconnect", "FaultWindow", "Finding", "Integrity", "RecoveryCounts", "RunInfo",
-           "RunSummary", "Second"]
+           "RunSummary", "Second", "TimelinePlay"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,18 @@ class FaultWindow:
     planned_duration_s: float | None
     errors: tuple[str, ...] = ()
     standing: bool = False  # its type is in ``STANDING_FAULT_TYPES``: it holds agents back while it lasts
+
+
+@dataclass(frozen=True)
+class TimelinePlay:
+    """One play of the profile's fault timeline: play 1 starts with the test, a later one when it was
+    started again by hand (``timeline_start``); its windows are moved by ``start_s`` (seconds since the
+    test start). ``stopped_s``: when it was stopped by hand (``timeline_stop``, ``manual``); None: it
+    played until the test stopped."""
+
+    play: int
+    start_s: float
+    stopped_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +278,8 @@ class RunSummary:
     fallbacks: Mapping[str, int] = field(default_factory=dict)  # agent -> transport_fallback events
     #: component -> its health samples (``health_sample``), components in name order
     health: Mapping[str, ComponentSeries] = field(default_factory=dict)
+    #: the fault timeline's plays, by play number (play 1 alone unless it was stopped or started by hand)
+    timeline_plays: tuple[TimelinePlay, ...] = (TimelinePlay(1, 0.0),)
 
     @property
     def reconnect_times_ms(self) -> list[float]:

@@ -78,6 +78,7 @@ class _Pass:
             ev.RunStart: run.run_start, ev.RunStop: run.run_stop, ev.TestStart: run.test_started,
             ev.TestStop: run.test_stopped, ev.FaultApply: faults.apply, ev.FaultRemove: faults.remove,
             ev.FaultError: faults.error, ev.HealthSample: self.health.sample,
+            ev.TimelineStart: faults.timeline_start, ev.TimelineStop: faults.timeline_stop,
         }
 
     def feed(self, e: ev.Event | UnknownEvent) -> None:
@@ -135,6 +136,7 @@ class _Pass:
             transports=dict(sorted(turns.transports.items())),
             fallbacks=dict(sorted(turns.fallbacks.items())),
             health=self.health.series(base),
+            timeline_plays=self.faults.plays(),
         )
 
 

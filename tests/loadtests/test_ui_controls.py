@@ -128,3 +128,36 @@ def test_docs_faults_md_documents_the_manual_mark_with_the_ids_the_tab_gives(set
         assert word in section, word
     assert re.sub(r"\d+$", "3", drop) == "drop-all#m3" and f"`{re.sub(r'[0-9]+$', '3', drop)}`" in section
     assert re.sub(r"\d+$", "4", unnamed) == "manual-latency#m4" and "`manual-latency#m4`" in section
+
+
+def test_the_timeline_stopped_and_started_by_hand_is_recorded_as_manual() -> None:
+    """The Faults tab's timeline buttons: the stop is in the ledger (timeline_stop, manual) before its
+    active faults are removed, and the restart (timeline_start, manual) carries the replay's offset."""
+    from loadtests.catalog import load_profile_arg
+    from loadtests.run_state import RunState
+    from loadtests.timeline import switch_timeline, timeline_windows
+
+    profile = load_profile_arg("smoke", [])
+    assert not isinstance(profile, str)
+    toxics, admin, sink = FakeToxics(), FakeAdmin(), MemorySink()
+    state = RunState(sink=sink, profile=profile, test_start_mono=1000.0)
+    clock = iter([1012.0, 1030.0])
+
+    def play(now: float) -> None:
+        windows, t0 = timeline_windows(state, now)
+        state.schedule = FaultSchedule(windows, toxics=toxics, admin=admin, proxy_name="agentsoak", sink=sink)
+        state.schedule.t0 = t0  # not started: the test plays no window
+
+    play(1000.0)
+    controls = FaultControls(proxy_kind="embedded", target_kind="embedded", toxics=toxics, admin=admin,
+                             proxy_name="agentsoak",
+                             timeline=lambda start: switch_timeline(state, start, play, clock=lambda: next(clock)))
+    controls.schedule = FaultSchedule((), toxics=toxics, admin=admin, proxy_name="agentsoak", sink=sink)
+    assert controls.timeline(False) == {"timeline": False}
+    assert controls.timeline(False) == {"timeline": False}  # stopping again records nothing
+    assert controls.timeline(True) == {"timeline": True}
+    marks = [e for e in sink.events if isinstance(e, ev.TimelineStop | ev.TimelineStart)]
+    assert [(type(e).__name__, e.play, e.at_s, e.manual) for e in marks] == [
+        ("TimelineStop", 1, 12.0, True), ("TimelineStart", 2, 30.0, True)]
+    assert state.schedule is not None and state.schedule.windows[0].fault.endswith(".p2")
+    assert state.schedule.windows[0].start_s == profile.plan()[0].start_s + 30.0

@@ -62,6 +62,8 @@ class Scenario:
     cpu: dict[str, tuple[float, ...]] = field(default_factory=dict)
     health_every_s: float = 5.0
     cpu_count: int | None = None  # run_start.cpu_count
+    #: the fault timeline stopped or started again by hand: ("stop" | "start", at_s, play), in order
+    timeline: tuple[tuple[str, float, int], ...] = ()
 
 
 def agent_id(i: int) -> str:
@@ -104,6 +106,8 @@ def build(run_dir: Path, sc: Scenario | None = None) -> Path:
     if sc.fault_error:
         flt(ev.FaultError, fa + 0.1, fault=fid, type=kind, error="toxiproxy: 500")
     flt(ev.FaultRemove, fe, fault=fid, type=kind)
+    for what, at, play in sc.timeline:
+        flt(ev.TimelineStop if what == "stop" else ev.TimelineStart, at, play=play, at_s=at, manual=True)
     for i in range(sc.agents):
         _agent(loc, sc, i)
     if not sc.partial:

@@ -210,6 +210,43 @@ def test_a_planned_fault_applied_by_a_later_play_of_the_timeline_counts_as_appli
     assert checks_of(make_run(fault_id="other#0"))["faults.applied"].verdict == FAIL  # the control
 
 
+def test_windows_after_the_timeline_was_stopped_by_hand_are_not_due(make_run):
+    """The web UI's Faults tab stopped the timeline at 50 s: the windows it never reached are not due,
+    and the detail says why; without the stop in the ledger they fail."""
+    plan = (("drop-all#0", "down", 40.0), ("slow-link#0", "latency", 60.0), ("drop-all#1", "down", 90.0))
+    stopped = (("stop", 50.0, 1),)
+    c = checks_of(make_run(fault_plan=plan, timeline=stopped))["faults.applied"]
+    assert c.verdict == PASS and c.observed == 0, c.detail
+    assert c.detail == "1 of 1 planned faults applied; 2 not due: the timeline was stopped by hand at 50 s"
+    control = checks_of(make_run(fault_plan=plan))["faults.applied"]
+    assert control.verdict == FAIL and control.observed == 2
+
+
+def test_a_window_due_before_the_stop_by_hand_still_fails(make_run):
+    """A window the timeline reached before it was stopped, and that did not apply (or failed), is a FAIL."""
+    plan = (("drop-all#0", "down", 40.0), ("slow-link#0", "latency", 20.0), ("late#0", "down", 90.0))
+    c = checks_of(make_run(fault_plan=plan, timeline=(("stop", 50.0, 1),)))["faults.applied"]
+    assert c.verdict == FAIL and c.observed == 1
+    assert "not applied: slow-link#0 (latency at 20 s)" in c.detail
+    assert "1 not due: the timeline was stopped by hand at 50 s" in c.detail
+
+
+def test_a_restart_by_hand_replays_the_windows_after_the_stop(make_run):
+    """Stopped at 10 s and started again at 25 s: drop-all#0 (at 40 s) is due again at 65 s in the
+    second play, so it must apply (as drop-all#0.p2); a window the restart moved past the test end is
+    not due."""
+    plan = (("drop-all#0", "down", 40.0), ("late#0", "down", 100.0))
+    again = (("stop", 10.0, 1), ("start", 25.0, 2))
+    c = checks_of(make_run(fault_plan=plan, fault_id="drop-all#0.p2", fault_at=65.0, timeline=again))
+    applied = c["faults.applied"]
+    assert applied.verdict == PASS, applied.detail
+    assert applied.detail == ("1 of 1 planned faults applied; "
+                              "1 not due: the timeline was stopped by hand at 10 s (started again at 25 s)")
+    missed = checks_of(make_run(fault_plan=plan, fault_id="other#0", fault_at=65.0, timeline=again))
+    assert missed["faults.applied"].verdict == FAIL
+    assert "not applied: drop-all#0 (down at 40 s)" in missed["faults.applied"].detail
+
+
 def test_failed_checks_focus_their_agents_and_passed_ones_do_not(make_run):
     checks = checks_of(make_run(lost=("a1-2", 20), never_reconnect=("a1-3",)))
     assert checks["turns.lost"].focus == (Focus("a1-2", turn="a1-2/s1/t20"),)
