@@ -140,6 +140,9 @@ def sample_once(name: str, p: psutil.Process, *, first: bool = False) -> ev.Heal
     """The sample of one process (raises ``psutil.Error`` when it is gone); ``first``: no CPU figure."""
     with p.oneshot():
         rss = p.memory_info().rss
+        if rss == 0 or p.status() == psutil.STATUS_ZOMBIE:
+            # an exiting process reads as 0 bytes and 0 FDs: that is its end, not a sample
+            raise psutil.ZombieProcess(p.pid)
         try:
             fds: int | None = p.num_fds()
         except (psutil.AccessDenied, AttributeError):

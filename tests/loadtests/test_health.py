@@ -82,3 +82,20 @@ def test_the_leak_fault_grows_the_server_rss_and_outlives_the_connections(refere
     assert stats["faults"]["leak"] == {"bytes": None, "buffers": 40, "leaked_bytes": 40_000_000}
     assert proc.memory_info().rss - before > 30_000_000
     assert server.admin("POST", "/admin/leak", {"bytes": -1})[0] == 400
+
+
+def test_a_process_that_has_exited_but_is_not_yet_reaped_is_not_sampled_as_zero_bytes(tmp_path):
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    live = _sleeper()
+    try:
+        wait_until(lambda: psutil.Process(zombie.pid).status() == psutil.STATUS_ZOMBIE, timeout=20)
+        sampler = HealthSampler(tmp_path, every_s=3600)
+        sampler.watch("gone", zombie.pid)
+        sampler.watch("live", live.pid)
+        got = {e.component: e for e in sampler.sample()}
+        assert set(got) == {"live"}
+        assert got["live"].rss_bytes > 0
+    finally:
+        live.kill()
+        live.wait()
+        zombie.wait()
