@@ -2,9 +2,10 @@
 
 Usage: ``python benchmarks/bench_server_conn_memory.py [--connections 500,1000]``
 
-Starts ``agentsoak serve`` on a free 127.0.0.1 port, opens the connections (websocket-client), and
-prints the RSS the server added over its idle baseline: per idle connection, after one stored turn on
-each, and after every connection has closed (what the allocator keeps). One run, figures and KB per
+Starts the reference server on a free 127.0.0.1 port (``loadtests.run.ReferenceServer``), opens the
+connections (websocket-client), and prints the RSS the server added over its idle baseline: per idle
+connection, after one stored turn on each, and after every connection has closed (what the allocator
+keeps). One run, figures and KB per
 connection; the server is stopped at the end.
 """
 
@@ -12,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,14 +21,14 @@ import psutil
 import websocket
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from loadtests.protocol import TERMINAL_TYPES  # noqa: E402
+from loadtests.run import ReferenceServer  # noqa: E402
+
+ENDS = TERMINAL_TYPES | {"error"}
 TURN = {"type": "response.create", "model": "m", "store": True,
         "input": [{"type": "message", "role": "user", "content": "hi"}]}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _settled_rss(p: psutil.Process) -> int:
@@ -49,34 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", default="500,1000")
     args = ap.parse_args(argv)
     steps = sorted(int(n) for n in args.connections.split(","))
-    port = _free_port()
-    srv = subprocess.Popen([sys.executable, "-m", "loadtests.cli", "serve", "--port", str(port),
-                            "--log-level", "WARNING"], cwd=REPO, stdout=subprocess.DEVNULL)
+    server = ReferenceServer(["--log-level", "WARNING"])
     socks: list[websocket.WebSocket] = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or srv.poll() is not None:
-                    print("the server did not start", file=sys.stderr)
-                    return 2
-                time.sleep(0.1)
-        p = psutil.Process(srv.pid)
+        p = psutil.Process(server.proc.pid)
         base = _settled_rss(p)
         print(f"server idle: {base / 1e6:.1f} MB")
-        url = f"ws://127.0.0.1:{port}/v1/responses"
         for n in steps:
             while len(socks) < n:
-                socks.append(websocket.create_connection(url, timeout=10, header=["Authorization: Bearer x"]))
+                socks.append(websocket.create_connection(server.url, timeout=10))
             added = _settled_rss(p) - base
             print(f"{n:>6,} idle connections: +{added / 1e6:.1f} MB, {added / n / 1e3:.1f} KB/connection")
         for s in socks:
             s.send(json.dumps(TURN))
         for s in socks:
-            while json.loads(s.recv()).get("type") not in ("response.completed", "response.failed", "error"):
+            while json.loads(s.recv()).get("type") not in ENDS:
                 pass
         added = _settled_rss(p) - base
         print(f"{len(socks):>6,} after one turn each: +{added / 1e6:.1f} MB, {added / len(socks) / 1e3:.1f} KB/connection")
@@ -88,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for s in socks:
             s.close()
-        srv.terminate()
-        srv.wait(10)
+        server.stop()
     return 0
 
 

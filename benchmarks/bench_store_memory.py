@@ -2,10 +2,11 @@
 
 Usage: ``python benchmarks/bench_store_memory.py [--capacities 10000,100000] [--fills 1,2,4] [--runs 3]``
 
-Each measurement runs in a fresh interpreter: it puts ``fill × capacity`` entries shaped like the
-server's (a ``resp_`` id of 24 hex digits, a 64-hex digest, a token count) and prints the RSS it
-added. Once the LRU evicts, the figure should stay flat: growth past ``fill 1`` would be a leak in the
-store itself. Medians of ``--runs`` runs, bytes per stored entry, and the ratio to ``fill 1``.
+Each measurement runs in a fresh interpreter (this script with ``--child CAPACITY PUTS``): it puts
+``fill × capacity`` entries made as the server makes them (ids from its ``IdSource``, digests by
+``extend_digest``) and prints the RSS it added. Once the LRU evicts, the figure should stay flat:
+growth past ``fill 1`` would be a leak in the store itself. Medians of ``--runs`` runs, bytes per
+stored entry, and the ratio to ``fill 1``.
 """
 
 from __future__ import annotations
@@ -17,24 +18,28 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-CHILD = """
-import hashlib, os, sys
-import psutil
-sys.path.insert(0, {repo!r})
-from loadtests.server.store import ContextEntry, ResponseStore
-p = psutil.Process()
-before = p.memory_info().rss
-store = ResponseStore({capacity})
-for i in range({puts}):
-    store.put(ContextEntry("resp_" + os.urandom(12).hex(), hashlib.sha256(str(i).encode()).hexdigest(), i % 5000))
-print(p.memory_info().rss - before, len(store))
-"""
+
+def _child(capacity: int, puts: int) -> None:
+    import psutil
+
+    from loadtests.protocol.builder import IdSource
+    from loadtests.protocol.digest import EMPTY_DIGEST, extend_digest
+    from loadtests.server.store import ContextEntry, ResponseStore
+
+    p = psutil.Process()
+    before = p.memory_info().rss
+    ids, store = IdSource(), ResponseStore(capacity)
+    for i in range(puts):
+        digest = extend_digest(EMPTY_DIGEST, [{"type": "message", "role": "assistant", "content": str(i)}])
+        store.put(ContextEntry(ids.new("resp"), digest, i % 5000))
+    print(p.memory_info().rss - before, len(store))
 
 
 def _measure(capacity: int, fill: int) -> tuple[int, int]:
-    code = CHILD.format(repo=str(REPO), capacity=capacity, puts=capacity * fill)
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, __file__, "--child", str(capacity), str(capacity * fill)],
+                         check=True, capture_output=True, text=True, timeout=600)
     added, kept = out.stdout.split()
     return int(added), int(kept)
 
@@ -44,13 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacities", default="10000,100000")
     ap.add_argument("--fills", default="1,2,4")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--child", nargs=2, type=int, metavar=("CAPACITY", "PUTS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    capacities = [int(c) for c in args.capacities.split(",")]
-    fills = [int(f) for f in args.fills.split(",")]
+    if args.child:
+        _child(*args.child)
+        return 0
     print(f"{'capacity':>9} {'puts':>9} {'kept':>8} {'RSS added (median)':>19} {'B/entry':>8} {'vs fill 1':>9}")
-    for cap in capacities:
+    for cap in (int(c) for c in args.capacities.split(",")):
         first: float | None = None
-        for fill in fills:
+        for fill in (int(f) for f in args.fills.split(",")):
             runs = [_measure(cap, fill) for _ in range(max(1, args.runs))]
             added = statistics.median(a for a, _ in runs)
             kept = runs[0][1]
