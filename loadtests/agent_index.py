@@ -13,6 +13,14 @@ ramp-down rebalances them. So the master hands indices out:
 
 :func:`install` registers both messages; call it from Locust's ``init`` event in every process.
 Indices are never reused within one Locust run (a second test in the web UI continues the count).
+
+A headless run has a fixed agent count (``-u``), and the master refuses an index past it: Locust
+re-dispatches the users of a worker that missed its heartbeats (a CPU-starved worker is marked
+``missing``, removed after 60 s, re-added when it heals) while that worker's own users still run, so
+without the refusal a run holds more agents than its profile and its work is not the profile's. A
+refused user gets ``None``, stops before it connects, and the master calls ``on_refuse`` (the ledger's
+``agent_refused``; the report's ``load.extra_agents`` fails on it). The web UI's count is the person's
+to change, so it has no limit.
 """
 
 from __future__ import annotations
@@ -20,12 +28,13 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from faults.identity import agent_name, index_of  # the id format is the connections' (X-Agentsoak-Conn)
 
-__all__ = ["agent_name", "index_of", "install", "next_index", "spawn_offset_s"]
+__all__ = ["agent_name", "index_of", "install", "limit_of", "next_index", "spawn_offset_s"]
 
 
 REQUEST = "agentsoak_index_request"
@@ -49,6 +58,7 @@ def spawn_offset_s(index: int, spawn_rate: float) -> float:
 class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     index: int | None = None
+    refused: bool = False
 
 
 @dataclass
@@ -59,6 +69,7 @@ class _Indices:
     requests: Any = field(default_factory=lambda: itertools.count(1))
     pending: dict[int, _Pending] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_refuse: Callable[[int, int, str | None], None] | None = None  # (index, limit, worker id or None)
 
 
 _STATE: dict[int, _Indices] = {}
@@ -75,15 +86,40 @@ def _kind(environment: Any) -> str:
     return type(getattr(environment, "runner", None)).__name__
 
 
-def install(environment: Any) -> None:
-    """Register the index messages on ``environment``'s runner (master: requests; worker: replies)."""
+def limit_of(environment: Any) -> int | None:
+    """The run's fixed agent count: Locust's ``-u`` in a headless run; None in the web UI."""
+    opts = getattr(environment, "parsed_options", None)
+    if opts is None or not getattr(opts, "headless", False) or getattr(opts, "agentsoak_ui", False):
+        return None
+    users = getattr(opts, "num_users", None)
+    return users if isinstance(users, int) and users > 0 else None
+
+
+def _take(environment: Any, state: _Indices, worker: str | None) -> int | None:
+    """The next index of the counter, or None (and ``on_refuse``) past the run's agent count."""
+    with state.lock:
+        index = next(state.counter)
+    limit = limit_of(environment)
+    if limit is None or index <= limit:
+        return index
+    if state.on_refuse is not None:
+        state.on_refuse(index, limit, worker)
+    return None
+
+
+def install(environment: Any, on_refuse: Callable[[int, int, str | None], None] | None = None) -> None:
+    """Register the index messages on ``environment``'s runner (master: requests; worker: replies).
+
+    ``on_refuse(index, limit, worker)`` is called on the master or local runner for each index refused
+    past the run's agent count."""
     runner = environment.runner
     state = _state(environment)
+    if on_refuse is not None:
+        state.on_refuse = on_refuse
     kind = _kind(environment)
     if kind == "MasterRunner" and REQUEST not in runner.custom_messages:
         def on_request(environment: Any, msg: Any, **_kw: Any) -> None:
-            with state.lock:
-                index = next(state.counter)
+            index = _take(environment, state, msg.node_id)
             runner.send_message(REPLY, {"request": msg.data["request"], "index": index}, client_id=msg.node_id)
 
         runner.register_message(REQUEST, on_request)
@@ -91,29 +127,33 @@ def install(environment: Any) -> None:
         def on_reply(environment: Any, msg: Any, **_kw: Any) -> None:
             pending = state.pending.pop(msg.data["request"], None)
             if pending is not None:
-                pending.index = int(msg.data["index"])
+                index = msg.data["index"]
+                pending.index = None if index is None else int(index)
+                pending.refused = index is None
                 pending.done.set()
 
         runner.register_message(REPLY, on_reply)
 
 
-def next_index(environment: Any) -> int:
-    """The next global agent index (1-based) for a user of ``environment``.
+def next_index(environment: Any) -> int | None:
+    """The next global agent index (1-based) for a user of ``environment``; None when the master
+    refused it (past the run's agent count: the user must stop without starting an agent).
 
     Raises:
         RuntimeError: a worker got no reply from the master within ``REPLY_TIMEOUT_S``.
     """
     state = _state(environment)
     if _kind(environment) != "WorkerRunner":
-        with state.lock:
-            return next(state.counter)
+        return _take(environment, state, None)
     install(environment)  # idempotent; the reply handler must exist before the request leaves
     pending = _Pending()
     with state.lock:
         request = next(state.requests)
         state.pending[request] = pending
     environment.runner.send_message(REQUEST, {"request": request})
-    if not pending.done.wait(REPLY_TIMEOUT_S) or pending.index is None:
+    if pending.done.wait(REPLY_TIMEOUT_S) and pending.refused:
+        return None
+    if not pending.done.is_set() or pending.index is None:
         state.pending.pop(request, None)
         raise RuntimeError(f"no agent index from the Locust master within {REPLY_TIMEOUT_S:.0f} s "
                            "(is agentsoak's init listener installed on the master?)")

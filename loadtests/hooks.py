@@ -19,6 +19,7 @@ The per-environment state (sink, profile, schedule) is in :mod:`loadtests.run_st
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -37,6 +38,8 @@ from .timeline import timeline_windows
 from .users import configure_from_profile
 
 __all__ = ["AgentsoakHooks"]
+
+logger = logging.getLogger(__name__)
 
 RESOLVED_PROFILE = "profile.resolved.yaml"
 
@@ -62,6 +65,19 @@ def _link_to_master(environment: Any) -> float:
         opts.agentsoak_profile = path
     return link.clock_offset_s
 
+
+def _refused(environment: Any, index: int, limit: int, worker: str | None) -> None:
+    """The master refused a user past the run's agent count: say so once, record every one."""
+    state = state_for(environment)
+    clients = getattr(environment.runner, "clients", None)
+    missing = sorted(c.id for c in clients.missing) if clients is not None else []
+    if not state.refusals:
+        logger.warning("Locust started more users than the run's %d agents (it re-dispatches the users of a "
+                       "worker that missed its heartbeats while they still run; missing: %s); agentsoak "
+                       "refuses them, and the report's load.extra_agents fails",
+                       limit, ", ".join(missing) or "none now")
+    state.refusals += 1
+    state.sink(ev.AgentRefused(index=index, limit=limit, worker=worker, missing=missing or None))
 
 
 class AgentsoakHooks:
@@ -97,7 +113,8 @@ class AgentsoakHooks:
 
     @staticmethod
     def on_init(environment: Any, **_kw: Any) -> None:
-        agent_index.install(environment)
+        agent_index.install(environment, on_refuse=lambda index, limit, worker: _refused(environment, index,
+                                                                                          limit, worker))
         ledger_collect.install(environment)
         master_link.install(environment, profile_text=lambda: _profile_text(environment))
         offset = 0.0

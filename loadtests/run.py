@@ -173,8 +173,10 @@ def layout_record(layout: Layout) -> ev.ProcessLayout:
 
 
 def run_start_event(profile: Profile, run_id: str, *, users: int | None = None,
-                    duration_s: float | None = None, layout: Layout | None = None) -> ev.RunStart:
-    """The ``run_start`` a run of ``profile`` opens its ledger with (headless or from the web UI)."""
+                    duration_s: float | None = None, layout: Layout | None = None,
+                    interactive: bool = False) -> ev.RunStart:
+    """The ``run_start`` a run of ``profile`` opens its ledger with (headless, or a web UI swarm:
+    ``interactive``)."""
     backoff = profile.agent.reconnect
     duration = profile.load.duration_s if duration_s is None else duration_s
     return ev.RunStart(run_id=run_id, profile=profile.name, seed=profile.seed,
@@ -183,7 +185,7 @@ def run_start_event(profile: Profile, run_id: str, *, users: int | None = None,
                        users=profile.load.running if users is None else users, duration_s=duration,
                        agents=None if profile.load.agents is None else list(profile.load.agents),
                        cpu_count=usable_cores(),
-                       layout=None if layout is None else layout_record(layout),
+                       layout=None if layout is None else layout_record(layout), interactive=interactive,
                        reconnect=ev.Backoff(max_retries=backoff.max_retries, base_delay_s=backoff.base_delay_s,
                                             max_delay_s=backoff.max_delay_s, jitter_min=backoff.jitter_min,
                                             jitter_max=backoff.jitter_max, cooldown_s=backoff.cooldown_s),

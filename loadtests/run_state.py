@@ -42,6 +42,7 @@ class RunState:
     test_start_mono: float | None = None  # when this process saw the test start (``time.monotonic()``)
     bounds: StatsBounds | None = None
     timeline_plays: int = 0  # how often the fault timeline started in this test (the web UI restarts it)
+    refusals: int = 0  # users refused past the run's agent count (loadtests.agent_index)
 
 
 _STATES: dict[int, RunState] = {}

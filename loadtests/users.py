@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from locust import User, task
+from locust.exception import StopUser
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING
 from locust.user.task import LOCUST_STATE_STOPPING
 
@@ -104,6 +105,8 @@ class AgentUser(User):
         With ``agent_indices``, the n-th index taken is the n-th listed one (past the list, the
         count goes on above the highest listed one, so no two users share an index)."""
         n = next_index(self.environment)
+        if n is None:
+            return  # refused: past the run's agent count (a Locust re-dispatch); on_start starts nothing
         chosen = self.agent_indices
         if chosen is None:
             self.index = n
@@ -125,6 +128,8 @@ class AgentUser(User):
 
     def on_start(self) -> None:
         self.claim_index()
+        if self.index is None:
+            return  # refused: the first task stops this user before it connects
         self.wait_for_own_start()
         self.agent = Agent(self.agent_id, self.transport_config(), sink_for(self.environment), index=self.index,
                            on_request=self._fire, rngs=self.rngs, conversation_factory=self.new_conversation)
@@ -185,7 +190,8 @@ class CodingAgentUser(AgentUser):
 
     @task
     def session(self) -> None:
-        assert self.agent is not None
+        if self.agent is None:
+            raise StopUser()  # refused an index (loadtests.agent_index): this user runs no agent
         agent = self.agent
         self.sessions += 1
         agent.new_session()

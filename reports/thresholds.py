@@ -64,6 +64,8 @@ class Thresholds:
     max_fault_errors: int | None = 0
     #: planned fault windows that did not apply although the test ran past their start
     max_unapplied_faults: int | None = 0
+    #: users Locust started beyond the run's agents (outside its indices, or refused one by the master)
+    max_extra_agents: int | None = 0
 
     # Component health (loadtests/health.py samples; reports/slope.py): Theil-Sen slope over the
     # run's second half, per component.

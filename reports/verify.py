@@ -292,12 +292,65 @@ def verify(summary: RunSummary, thresholds: Thresholds,
                  "; ".join(f"{f.fault}: {f.errors[0]}" for f in errs[:5]) or f"{len(summary.faults)} faults applied"))
     add(_applied_check(summary, th))
 
+    # -- the load itself ---------------------------------------------------------------------------------
+    add(_concurrent_check(summary))
+    add(_extra_check(summary, th))
+
     # -- component health ------------------------------------------------------------------------------
     slopes = component_slopes(summary, min_samples=th.health_min_samples, min_window_s=th.health_min_window_s)
     add(_growth_check("health.rss_slope", slopes, "rss_mb_per_h", th.health_rss_slope_mb_per_h, "MB/h", "RSS"))
     add(_growth_check("health.fd_slope", slopes, "fds_per_h", th.health_fd_slope_per_h, "FDs/h", "open FDs"))
     add(_headroom_check(summary, th))
     return checks
+
+
+_REDISPATCH = ("Locust re-dispatches the users of a worker that missed its heartbeats (a CPU-starved worker "
+               "is marked missing) while that worker's own users still run, so the run did not do its "
+               "profile's work")
+
+
+def _concurrent_check(summary: RunSummary) -> Check:
+    """``load.concurrent_agents``: at most the run's agent count ran at once."""
+    name, d, users = "load.concurrent_agents", summary.dispatch, summary.run.users
+    if summary.run.interactive:
+        return Check(name, SKIP, d.peak, None, "agents", (),
+                     "a web UI swarm: its user count is the person's to change")
+    if users is None or not d.started:
+        return Check(name, SKIP, d.peak or None, users, "agents", (), "no run_start or no agent started")
+    at = "" if d.peak_at_s is None else f" at {d.peak_at_s:.0f} s of the test"
+    detail = f"peak {d.peak} agents running at once{at}, {d.started} started in all, the run has {users}"
+    if d.peak <= users:
+        return Check(name, PASS, d.peak, users, "agents", (), detail)
+    return _focused(Check(name, FAIL, d.peak, users, "agents", d.extra_agents,
+                          f"{detail}; extra: {_names(d.extra_agents)}; {_REDISPATCH}"), ())
+
+
+def _extra_check(summary: RunSummary, th: Thresholds) -> Check:
+    """``load.extra_agents``: no user started beyond the run's agents (outside its indices, or refused)."""
+    name, d = "load.extra_agents", summary.dispatch
+    if summary.run.interactive:
+        return Check(name, SKIP, None, th.max_extra_agents, "users", (),
+                     "a web UI swarm: its user count is the person's to change")
+    n = len(d.extra_agents) + len(d.refused)
+    refused = "" if not d.refused else (
+        f"; the master refused {len(d.refused)} (indices {_indices(d.refused)}"
+        + (f", started on {', '.join(d.refused_workers)}" if d.refused_workers else "")
+        + (f", while {', '.join(d.missing_workers)} counted as missing" if d.missing_workers else "") + ")")
+    detail = (f"{len(d.extra_agents)} agents started outside the run's indices"
+              + (f" ({_names(d.extra_agents)})" if d.extra_agents else "") + refused)
+    check = _at_most(name, n if d.started or d.refused else None, th.max_extra_agents, "users",
+                     d.extra_agents, detail if n == 0 else f"{detail}; {_REDISPATCH}",
+                     nothing="no agent started")
+    return _focused(check, ())
+
+
+def _names(agents: tuple[str, ...], most: int = 6) -> str:
+    return ", ".join(agents[:most]) + (f" and {len(agents) - most} more" if len(agents) > most else "") or "-"
+
+
+def _indices(indices: tuple[int, ...], most: int = 6) -> str:
+    shown = ", ".join(str(i) for i in indices[:most])
+    return shown + (f" and {len(indices) - most} more" if len(indices) > most else "")
 
 
 def _headroom_check(summary: RunSummary, th: Thresholds) -> Check:

@@ -178,7 +178,8 @@ class WebSession:
         self._files = SwarmFiles(self.env, run_dir, self.first / "logs").start()
         self._run_ledger = LedgerWriter(ledger_path(run_dir / "ledger", "orchestrator"))
         users = getattr(opts, "num_users", None)
-        self._run_ledger(run_start_event(profile, run_dir.name, users=users if isinstance(users, int) else None))
+        self._run_ledger(run_start_event(profile, run_dir.name, users=users if isinstance(users, int) else None,
+                                        interactive=True))
         role = "master" if self.kind == "MasterRunner" else "locust"
         self.sink.switch(LedgerWriter(ledger_path(run_dir / "ledger", role)))
         from faults.schedule import FaultSchedule

@@ -23,7 +23,7 @@ _GROUPS: tuple[tuple[str, tuple[type[s.Event], ...]], ...] = (
     ("Fault events (the fault schedule, on the Locust master or orchestrator)",
      (s.FaultApply, s.FaultRemove, s.FaultError, s.TimelineStop, s.TimelineStart)),
     ("Agent events (every Locust process)",
-     (s.AgentStart, s.AgentStop, s.ConnectAttempt, s.ConnectOk, s.ConnectFail, s.Disconnect, s.ReconnectGiveup,
+     (s.AgentStart, s.AgentStop, s.AgentRefused, s.ConnectAttempt, s.ConnectOk, s.ConnectFail, s.Disconnect, s.ReconnectGiveup,
       s.ProtocolError, s.TurnStart, s.TurnEnd, s.TurnAbandon, s.Recovery, s.TransportFallback)),
     ("Health events (the orchestrator's sampler)", (s.HealthSample,)),
 )

@@ -25,7 +25,7 @@ __all__ = [
     "GOOD_OUTCOMES", "FAILED_OUTCOMES", "HALF_OPEN_DETECTORS", "STANDING_FAULT_TYPES",
     "Backoff", "PlannedFault", "ProcessLayout", "RunStart", "TestStart", "TestStop", "RunStop", "FaultApply", "FaultRemove", "FaultError",
     "TimelineStop", "TimelineStart",
-    "AgentStart", "AgentStop", "ConnectAttempt", "ConnectOk", "ConnectFail", "Disconnect", "ReconnectGiveup",
+    "AgentStart", "AgentStop", "AgentRefused", "ConnectAttempt", "ConnectOk", "ConnectFail", "Disconnect", "ReconnectGiveup",
     "ProtocolError", "TurnStart", "TurnEnd", "TurnAbandon", "Recovery", "Transport", "FallbackReason",
     "TransportFallback", "HealthSample",
 ]
@@ -274,6 +274,9 @@ class RunStart(Event, frozen=True, kw_only=True, tag="run_start"):
     #: ``cpu_pct`` is judged (100 = one core); null in ledgers written before it was added
     cpu_count: int | None = None
     layout: ProcessLayout | None = None  # null: not recorded (web UI swarms, older ledgers)
+    #: a web UI swarm: the person may change the user count while it runs, so the dispatch checks
+    #: (``load.concurrent_agents``, ``load.extra_agents``) are not judged
+    interactive: bool = False
 
 
 class TestStart(Event, frozen=True, kw_only=True, tag="test_start"):
@@ -367,6 +370,19 @@ class AgentStop(Event, frozen=True, kw_only=True, tag="agent_stop"):
     """An agent stops."""
 
     agent: str
+
+
+class AgentRefused(Event, frozen=True, kw_only=True, tag="agent_refused"):
+    """Locust started a user beyond the run's agent count and the master gave it no index, so it stopped
+    before it connected (Locust re-dispatches the users of a worker that missed its heartbeats, while
+    that worker's users still run). ``index`` is the index it would have had, ``limit`` the run's agent
+    count; ``worker`` the Locust worker it started on (null: a local runner); ``missing`` the workers
+    the master counted as missing then. Written by the master or local runner."""
+
+    index: int
+    limit: int
+    worker: str | None = None
+    missing: list[str] | None = None
 
 
 class ConnectAttempt(Event, frozen=True, kw_only=True, tag="connect_attempt"):
@@ -540,13 +556,13 @@ class HealthSample(Event, frozen=True, kw_only=True, tag="health_sample"):
 EVENT_TYPES: tuple[type[Event], ...] = (
     RunStart, TestStart, TestStop, RunStop,
     FaultApply, FaultRemove, FaultError, TimelineStop, TimelineStart,
-    AgentStart, AgentStop, ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError,
-    TurnStart, TurnEnd, TurnAbandon, Recovery, TransportFallback,
+    AgentStart, AgentStop, AgentRefused, ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup,
+    ProtocolError, TurnStart, TurnEnd, TurnAbandon, Recovery, TransportFallback,
     HealthSample,
 )
 AnyEvent = Union[  # noqa: UP007 - msgspec needs a Union object built at runtime
     RunStart, TestStart, TestStop, RunStop, FaultApply, FaultRemove, FaultError, TimelineStop, TimelineStart,
-    AgentStart, AgentStop,
+    AgentStart, AgentStop, AgentRefused,
     ConnectAttempt, ConnectOk, ConnectFail, Disconnect, ReconnectGiveup, ProtocolError, TurnStart, TurnEnd,
     TurnAbandon, Recovery, TransportFallback, HealthSample,
 ]

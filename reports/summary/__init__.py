@@ -3,7 +3,7 @@
 - ``model``: ``RunSummary`` and its value types;
 - ``summarize``: the pass, dispatching each event kind to one collector per concern:
   ``run`` (run identity and time frame), ``turns`` (outcomes, tokens, integrity), ``connections``
-  (disconnects and what followed), ``faults`` (fault windows), ``timeline`` (per-second buckets), ``health`` (component samples).
+  (disconnects and what followed), ``faults`` (fault windows), ``dispatch`` (agents running at once), ``timeline`` (per-second buckets), ``health`` (component samples).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from reports.summary.model import (
     CloseKey,
     ComponentSeries,
     Disconnect,
+    Dispatch,
     Dist,
     FaultWindow,
     Finding,
@@ -25,5 +26,5 @@ from reports.summary.model import (
 )
 from reports.summary.summarize import Summarizer, summarize
 
-__all__ = ["FAULT_ATTRIBUTION_TAIL_S", "CloseKey", "ComponentSeries", "Dist", "Disconnect", "FaultWindow", "Finding", "Integrity",
+__all__ = ["FAULT_ATTRIBUTION_TAIL_S", "CloseKey", "ComponentSeries", "Dist", "Disconnect", "Dispatch", "FaultWindow", "Finding", "Integrity",
            "RecoveryCounts", "RunInfo", "RunSummary", "Second", "Summarizer", "TimelinePlay", "summarize"]

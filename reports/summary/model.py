@@ -64,6 +64,8 @@ class RunInfo:
     reconnect: Backoff | None = None  # the agents' backoff policy; None in older ledgers
     fault_plan: tuple[PlannedFault, ...] | None = None  # every planned fault window; None: not recorded
     cpu_count: int | None = None  # the cores the run could use; None in older ledgers
+    agent_indices: tuple[int, ...] | None = None  # run_start.agents: the indices run (None: 1 .. users)
+    interactive: bool = False  # a web UI swarm (its user count is the person's to change)
     started: bool = False
     stopped: bool = False
     stop_reason: str | None = None
@@ -222,6 +224,24 @@ class Second:
 
 
 @dataclass(frozen=True)
+class Dispatch:
+    """How many agents ran at once, and what Locust started beyond the run's agents.
+
+    ``peak`` agents ran at once, first reached ``peak_at_s`` after the test start; ``started`` agents
+    started in all; ``extra_agents`` started with an index outside the run's set; ``refused`` are the
+    indices the master refused (``agent_refused``), started on ``refused_workers`` while Locust counted
+    ``missing_workers`` as missing."""
+
+    peak: int = 0
+    peak_at_s: float | None = None
+    started: int = 0
+    extra_agents: tuple[str, ...] = ()
+    refused: tuple[int, ...] = ()
+    refused_workers: tuple[str, ...] = ()
+    missing_workers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ComponentSeries:
     """One component's ``health_sample`` series, in time order; ``t`` is seconds since the test start
     (negative before it). ``pids`` are the processes it was seen as (more than one: it was restarted)."""
@@ -280,6 +300,7 @@ class RunSummary:
     health: Mapping[str, ComponentSeries] = field(default_factory=dict)
     #: the fault timeline's plays, by play number (play 1 alone unless it was stopped or started by hand)
     timeline_plays: tuple[TimelinePlay, ...] = (TimelinePlay(1, 0.0),)
+    dispatch: Dispatch = field(default_factory=Dispatch)
 
     @property
     def reconnect_times_ms(self) -> list[float]:

@@ -16,6 +16,7 @@ class RunFrame:
         self.stop: ev.RunStop | None = None
         self.test_start: float | None = None
         self.test_stop: float | None = None
+        self.test_users: int | None = None  # Locust's -u at the test start (a ledger without run_start)
 
     def run_start(self, e: ev.RunStart) -> None:
         self.start = e
@@ -24,6 +25,8 @@ class RunFrame:
         self.stop = e
 
     def test_started(self, e: ev.TestStart) -> None:
+        if e.users is not None:
+            self.test_users = max(e.users, self.test_users or 0)
         self.test_start = e.mono if self.test_start is None else min(self.test_start, e.mono)
 
     def test_stopped(self, e: ev.TestStop) -> None:
@@ -50,11 +53,13 @@ class RunFrame:
             target=rs.target if rs else None,
             digests=rs.digests if rs else None,
             proxy=rs.proxy if rs else None,
-            users=rs.users if rs else None,
+            users=rs.users if rs else self.test_users,
             duration_s=rs.duration_s if rs else None,
             reconnect=rs.reconnect if rs else None,
             fault_plan=tuple(rs.fault_plan) if rs and rs.fault_plan is not None else None,
             cpu_count=rs.cpu_count if rs else None,
+            agent_indices=tuple(rs.agents) if rs and rs.agents is not None else None,
+            interactive=rs.interactive if rs else False,
             started=rs is not None,
             stopped=stop is not None,
             stop_reason=stop.reason if stop else None,

@@ -18,6 +18,7 @@ from typing import Any
 from reports.ledger import schema as ev
 from reports.ledger.reader import UnknownEvent
 from reports.summary.connections import Connections
+from reports.summary.dispatch import Dispatches
 from reports.summary.faults import Faults
 from reports.summary.health import Health
 from reports.summary.model import Dist, RunSummary
@@ -66,12 +67,13 @@ class _Pass:
         self.health = Health()
         self.turns = Turns(self.timeline, self.agents)
         self.conns = Connections(self.timeline, self.agents)
+        self.dispatches = Dispatches()
         run, faults, turns, conns = self.run, self.faults, self.turns, self.conns
         self.agent_handlers: dict[type[Any], Callable[[Any], None]] = {
             ev.TurnEnd: turns.end, ev.TurnStart: turns.start, ev.TurnAbandon: turns.abandon,
             ev.ConnectOk: conns.connect_ok, ev.ConnectAttempt: conns.connect_attempt,
-            ev.Disconnect: conns.disconnect, ev.ReconnectGiveup: conns.mark, ev.AgentStop: conns.mark,
-            ev.ConnectFail: conns.connect_fail, ev.AgentStart: conns.agent_start, ev.Recovery: conns.recovery,
+            ev.Disconnect: conns.disconnect, ev.ReconnectGiveup: conns.mark, ev.AgentStop: self._agent_stop,
+            ev.ConnectFail: conns.connect_fail, ev.AgentStart: self._agent_start, ev.Recovery: conns.recovery,
             ev.TransportFallback: turns.fallback,
         }
         self.other_handlers: dict[type[Any], Callable[[Any], None]] = {
@@ -79,7 +81,16 @@ class _Pass:
             ev.TestStop: run.test_stopped, ev.FaultApply: faults.apply, ev.FaultRemove: faults.remove,
             ev.FaultError: faults.error, ev.HealthSample: self.health.sample,
             ev.TimelineStart: faults.timeline_start, ev.TimelineStop: faults.timeline_stop,
+            ev.AgentRefused: self.dispatches.agent_refused,
         }
+
+    def _agent_start(self, e: ev.AgentStart) -> None:
+        self.conns.agent_start(e)
+        self.dispatches.agent_start(e)
+
+    def _agent_stop(self, e: ev.AgentStop) -> None:
+        self.conns.mark(e)
+        self.dispatches.agent_stop(e)
 
     def feed(self, e: ev.Event | UnknownEvent) -> None:
         self.events += 1
@@ -137,6 +148,7 @@ class _Pass:
             fallbacks=dict(sorted(turns.fallbacks.items())),
             health=self.health.series(base),
             timeline_plays=self.faults.plays(),
+            dispatch=self.dispatches.dispatch(self.run.info(), base),
         )
 
 

@@ -123,6 +123,29 @@ def test_master_hands_out_each_index_once_across_workers():
     assert sorted(got) == list(range(1, 11))
 
 
+def test_the_master_refuses_indices_past_a_headless_runs_agent_count_and_names_the_worker():
+    """A re-dispatch (Locust starts users beyond -u on another worker): those get None, not index 4+."""
+    master = MasterRunner()
+    master.environment.parsed_options = SimpleNamespace(headless=True, num_users=3, agentsoak_ui=False)
+    workers = [WorkerRunner(master, f"host_{n}") for n in range(2)]
+    refused: list[tuple[int, int, str | None]] = []
+    agent_index.install(master.environment, on_refuse=lambda *a: refused.append(a))
+    for w in workers:
+        agent_index.install(w.environment)
+    got = [agent_index.next_index(workers[n % 2].environment) for n in range(5)]
+    assert got == [1, 2, 3, None, None]
+    assert refused == [(4, 3, "host_1"), (5, 3, "host_0")]
+
+
+def test_the_web_ui_and_a_runner_without_options_have_no_agent_limit():
+    ui = SimpleNamespace(runner=None, parsed_options=SimpleNamespace(headless=False, num_users=2, agentsoak_ui=True))
+    assert agent_index.limit_of(ui) is None
+    assert [agent_index.next_index(ui) for _ in range(3)] == [1, 2, 3]
+    headless = SimpleNamespace(runner=None, parsed_options=SimpleNamespace(headless=True, num_users=2))
+    assert agent_index.limit_of(headless) == 2
+    assert [agent_index.next_index(headless) for _ in range(3)] == [1, 2, None]
+
+
 def test_a_local_runner_counts_in_its_own_process():
     env = SimpleNamespace(runner=None)
     assert [agent_index.next_index(env) for _ in range(3)] == [1, 2, 3]

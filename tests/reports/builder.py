@@ -64,6 +64,9 @@ class Scenario:
     cpu_count: int | None = None  # run_start.cpu_count
     #: the fault timeline stopped or started again by hand: ("stop" | "start", at_s, play), in order
     timeline: tuple[tuple[str, float, int], ...] = ()
+    users: int | None = None  # run_start.users (default: ``agents``; fewer: the rest are extra agents)
+    refused: tuple[int, ...] = ()  # indices the master refused (agent_refused, on worker "host_b")
+    interactive: bool = False  # run_start.interactive (a web UI swarm)
 
 
 def agent_id(i: int) -> str:
@@ -90,9 +93,13 @@ def build(run_dir: Path, sc: Scenario | None = None) -> Path:
     (run_dir / "profile.resolved.yaml").write_text(yaml.safe_dump(profile))
     plan = None if sc.fault_plan is None else [ev.PlannedFault(fault=f, type=k, start_s=at) for f, k, at in sc.fault_plan]
     orch(ev.RunStart, -0.5, run_id="r1", profile=sc.name, seed=7, target="embedded", digests=sc.digests,
-         proxy="embedded", users=sc.agents, duration_s=sc.planned_duration_s or sc.duration_s, reconnect=SDK_BACKOFF if sc.backoff else None,
-         fault_plan=plan, cpu_count=sc.cpu_count)
+         proxy="embedded", users=sc.agents if sc.users is None else sc.users,
+         duration_s=sc.planned_duration_s or sc.duration_s, reconnect=SDK_BACKOFF if sc.backoff else None,
+         fault_plan=plan, cpu_count=sc.cpu_count, interactive=sc.interactive)
     orch(ev.TestStart, 0.0, users=sc.agents)
+    for n, index in enumerate(sc.refused):
+        orch(ev.AgentRefused, 30.0 + n, index=index, limit=sc.users or sc.agents, worker="host_b",
+             missing=["host_a"])
     if sc.cpu:
         hw = _W(led / f"health-40{ext}")
         for n, (name, series) in enumerate(sc.cpu.items()):

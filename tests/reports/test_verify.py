@@ -252,3 +252,41 @@ def test_failed_checks_focus_their_agents_and_passed_ones_do_not(make_run):
     assert checks["turns.lost"].focus == (Focus("a1-2", turn="a1-2/s1/t20"),)
     assert checks["reconnect.unrecovered_agents"].focus == (Focus("a1-3"),)
     assert checks["turns.duplicated"].focus == ()
+
+
+# -- the load itself: over-dispatch (reports/summary/dispatch.py) --------------------------------------------
+
+def test_the_load_checks_pass_when_the_run_held_exactly_its_agents(make_run):
+    checks = checks_of(make_run())
+    assert checks["load.concurrent_agents"].verdict == PASS
+    assert (checks["load.concurrent_agents"].observed, checks["load.concurrent_agents"].limit) == (4, 4)
+    assert checks["load.concurrent_agents"].detail.startswith("peak 4 agents running at once at 0 s of the test")
+    assert (checks["load.extra_agents"].verdict, checks["load.extra_agents"].observed) == (PASS, 0)
+
+
+def test_more_agents_at_once_than_the_run_has_fails_both_load_checks_naming_the_extra_agent(make_run):
+    """Locust started a fourth user on a run of three (its re-dispatch of a missing worker's users)."""
+    checks = checks_of(make_run(users=3))
+    conc, extra = checks["load.concurrent_agents"], checks["load.extra_agents"]
+    assert (conc.verdict, conc.observed, conc.limit, conc.agents) == (FAIL, 4, 3, ("a1-3",))
+    assert "peak 4 agents running at once" in conc.detail and "re-dispatches" in conc.detail
+    assert (extra.verdict, extra.observed, extra.agents) == (FAIL, 1, ("a1-3",))
+
+
+def test_users_the_master_refused_fail_extra_agents_naming_the_worker_but_not_the_concurrency(make_run):
+    checks = checks_of(make_run(refused=(5, 6)))
+    conc, extra = checks["load.concurrent_agents"], checks["load.extra_agents"]
+    assert conc.verdict == PASS and conc.observed == 4
+    assert (extra.verdict, extra.observed, extra.limit) == (FAIL, 2, 0)
+    assert "the master refused 2 (indices 5, 6, started on host_b, while host_a counted as missing)" in extra.detail
+
+
+def test_a_web_ui_swarm_is_not_judged_on_its_agent_count(make_run):
+    checks = checks_of(make_run(users=3, interactive=True))
+    assert checks["load.concurrent_agents"].verdict == SKIP and checks["load.extra_agents"].verdict == SKIP
+    assert "web UI" in checks["load.concurrent_agents"].detail
+
+
+def test_the_extra_agents_limit_is_a_threshold(make_run):
+    assert checks_of(make_run(refused=(5,)), Thresholds(max_extra_agents=1))["load.extra_agents"].verdict == PASS
+    assert checks_of(make_run(refused=(5,)), Thresholds(max_extra_agents=None))["load.extra_agents"].verdict == SKIP
