@@ -6,13 +6,18 @@ components are roots given by pid (``watch``); a root may name its children (Loc
 ``--processes`` workers, the proxy's workers), found again at every sample, so a worker forked late
 is seen. A process that vanished is skipped: sampling never blocks or fails the run. ``stop`` ends
 the thread and closes the file; the run calls it before it stops the components.
+
+With the web UI each swarm is a run of its own, with a run directory the Locust master picks, so the
+orchestrator hands its roots to the master (``roots_json``, Locust's ``--agentsoak-health``) and the
+master samples each swarm into that swarm's ledger (:func:`from_json`, :mod:`loadtests.ui.session`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
@@ -20,7 +25,7 @@ import psutil
 from reports.ledger import LedgerWriter, ledger_path
 from reports.ledger import schema as ev
 
-__all__ = ["DEFAULT_EVERY_S", "Root", "HealthSampler", "sample_once"]
+__all__ = ["DEFAULT_EVERY_S", "Root", "HealthSampler", "from_json", "sample_once"]
 
 DEFAULT_EVERY_S = 5.0
 
@@ -55,6 +60,11 @@ class HealthSampler:
         """Sample process ``pid`` as ``name`` (and its children, named by ``children``) from now on."""
         with self._lock:
             self._roots.append(Root(name, pid, children, first))
+
+    def roots_json(self) -> str:
+        """The watched roots and the period as JSON, for a sampler in another process (:func:`from_json`)."""
+        with self._lock:
+            return json.dumps({"every_s": self.every_s, "roots": [asdict(r) for r in self._roots]})
 
     def start(self) -> HealthSampler:
         if self._thread is None:
@@ -107,6 +117,23 @@ class HealthSampler:
             p.cpu_percent(None)  # the first call only starts the measurement
             self._fresh.add(pid)
         return p
+
+
+def from_json(ledger_dir: str | Path, text: str) -> HealthSampler:
+    """A sampler of the roots ``roots_json`` wrote, into ``ledger_dir`` (not started).
+
+    Raises:
+        ValueError: ``text`` is not what ``roots_json`` writes.
+    """
+    try:
+        data = json.loads(text)
+        sampler = HealthSampler(ledger_dir, float(data["every_s"]))
+        for r in data["roots"]:
+            sampler.watch(str(r["name"]), int(r["pid"]), children=r.get("children"), first=int(r.get("first", 1)))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"--agentsoak-health: expected the JSON of HealthSampler.roots_json, got {text[:80]!r}: "
+                         f"{exc}") from exc
+    return sampler
 
 
 def _components(roots: list[Root]) -> list[tuple[str, int]]:

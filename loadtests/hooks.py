@@ -107,6 +107,9 @@ class AgentsoakHooks:
                             help="Base URL of the reference server's admin API (protocol faults).")
         parser.add_argument("--agentsoak-ledger-role", default=None, include_in_web_ui=False,
                             help="Name of this process's ledger file before -<pid> (default: master or locust).")
+        parser.add_argument("--agentsoak-health", default=None, include_in_web_ui=False,
+                            help="agentsoak ui: the component processes to sample into each swarm's ledger "
+                                 "(JSON of loadtests.health.HealthSampler.roots_json).")
         parser.add_argument("--agentsoak-ui", action="store_true", default=False, include_in_web_ui=False,
                             help="agentsoak ui: every swarm is a run of its own, with live gauges and fault "
                                  "controls in the web UI (loadtests.ui).")

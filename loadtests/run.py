@@ -232,8 +232,9 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
     if ledger is not None:
         ledger(run_start_event(profile, run_dir.name, layout=layout))
     status, error = "completed", None
-    # component health (loadtests.health): headless runs only (the web UI's swarms are runs of their own)
-    health = None if web else HealthSampler(run_dir / "ledger", profile.load.health_every_s)
+    # component health (loadtests.health): here for a headless run; with the web UI each swarm is a run
+    # of its own, so this only gathers the roots and the Locust master samples each swarm
+    health = HealthSampler(run_dir / "ledger", profile.load.health_every_s)
     with contextlib.ExitStack() as stack:  # unwinds in reverse: Locust is gone before the proxy and target stop
         try:
             if refused is not None:
@@ -244,7 +245,7 @@ def run_profile(profile: Profile, *, run_dir: Path | None = None, progress: Text
             agents_url, proxy_api = _start_proxy(profile, run_dir, stack, target_url, health,
                                                  listen=master.agents_listen if master else None)
             stops.check()
-            if health is not None:
+            if not web:
                 stack.callback(health.stop)  # before the proxy and the target stop
                 health.start()
             if master is not None and master.agents_url:
@@ -384,13 +385,15 @@ def _run_locust(profile: Profile, run_dir: Path, agents_url: str, proxy_api: str
                 master: MasterOptions | None = None) -> int:
     """Run Locust to its end, or until a stop signal; returns its exit code once its whole group is gone."""
     cmd = _locust_command(profile, run_dir, agents_url, proxy_api, admin_url, web, master)
+    if web is not None and health is not None:  # the master samples each swarm, itself and its workers too
+        cmd += ["--agentsoak-health", health.roots_json()]
     env = dict(os.environ)
     env.pop("TOXIPROXY_URL", None)  # the master gets the proxy API explicitly
     with open(run_dir / "logs" / "locust.out", "w") as out:
         # Its own session: a terminal's Ctrl-C reaches only us, and we stop Locust in order.
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 preexec_fn=parent_death_hook())
-    if health is not None:  # the master and, with --processes, the workers it forks
+    if health is not None and web is None:  # the master and, with --processes, the workers it forks
         health.watch("locust-master", proc.pid, children="locust-worker-{n}")
     printer = None if progress is None or web is not None else ProgressPrinter(
         progress, LedgerTail(run_dir / "ledger"), profile.load.duration_s, planned_faults=len(profile.plan()),

@@ -22,6 +22,7 @@ master only (:mod:`loadtests.ui.controls`).
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -37,6 +38,7 @@ from reports.ledger import schema as ev
 from reports.ledger.reader import decode_line
 from reports.ledger.writer import encode, is_being_written
 
+from ..health import HealthSampler, from_json
 from ..run import make_run_dir, run_start_event, write_resolved_profile, write_run_json
 from ..run_state import RunState, runner_kind
 from ..sink import SwitchSink
@@ -86,6 +88,7 @@ class WebSession:
         self.runs: list[RunOutcome] = []
         self._run_ledger: LedgerWriter | None = None
         self._files: SwarmFiles | None = None
+        self._health: HealthSampler | None = None
         self._verifier: threading.Thread | None = None
         self._start_timeline = start_timeline
         self._outbox: list[bytes] = []
@@ -180,6 +183,7 @@ class WebSession:
         users = getattr(opts, "num_users", None)
         self._run_ledger(run_start_event(profile, run_dir.name, users=users if isinstance(users, int) else None,
                                         interactive=True))
+        self._health = self._sampler(run_dir)
         role = "master" if self.kind == "MasterRunner" else "locust"
         self.sink.switch(LedgerWriter(ledger_path(run_dir / "ledger", role)))
         from faults.schedule import FaultSchedule
@@ -204,6 +208,7 @@ class WebSession:
         if self.is_worker:
             self.forward()
             return
+        self._stop_health()
         run_dir, run_ledger, files = self.current, self._run_ledger, self._files
         self._run_ledger = self._files = None
         if run_dir is None or run_ledger is None:
@@ -220,7 +225,27 @@ class WebSession:
                                           daemon=True)
         self._verifier.start()
 
+    def _sampler(self, run_dir: Path) -> HealthSampler | None:
+        """This swarm's component health sampler: the orchestrator's roots (``--agentsoak-health``), this
+        master and its ``--processes`` workers, into the swarm's ledger, as a headless run samples them."""
+        text = getattr(self.env.parsed_options, "agentsoak_health", None)
+        if not text:
+            return None
+        try:
+            sampler = from_json(run_dir / "ledger", text)
+        except ValueError as exc:
+            log.error("no component health for %s: %s", run_dir.name, exc)
+            return None
+        sampler.watch("locust-master", os.getpid(), children="locust-worker-{n}")
+        return sampler.start()
+
+    def _stop_health(self) -> None:
+        health, self._health = self._health, None
+        if health is not None:
+            health.stop()
+
     def quit(self) -> None:
+        self._stop_health()
         verifier = self._verifier
         if verifier is not None:
             verifier.join(_REPORT_TIMEOUT_S)

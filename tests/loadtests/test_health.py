@@ -99,3 +99,26 @@ def test_a_process_that_has_exited_but_is_not_yet_reaped_is_not_sampled_as_zero_
         live.kill()
         live.wait()
         zombie.wait()
+
+
+def test_the_roots_travel_as_json_to_a_sampler_in_another_process_and_bad_json_is_named(tmp_path):
+    """``agentsoak ui`` hands the orchestrator's roots to the Locust master (``--agentsoak-health``)."""
+    from loadtests.health import from_json
+
+    lone = _sleeper()
+    try:
+        here = HealthSampler(tmp_path / "orchestrator", every_s=2.5)
+        here.watch("server", lone.pid)
+        here.watch("proxy", lone.pid, children="proxy-worker-{n}", first=0)
+        there = from_json(tmp_path / "swarm", here.roots_json())
+        assert there.every_s == 2.5
+        assert {e.component for e in there.sample()} == {"server", "proxy"}
+        for bad in ("", "[1]", '{"every_s": 5, "roots": [{"pid": 1}]}'):
+            try:
+                from_json(tmp_path, bad)
+            except ValueError as exc:
+                assert "--agentsoak-health: expected the JSON" in str(exc)
+            else:
+                raise AssertionError(f"{bad!r} was accepted")
+    finally:
+        lone.kill()

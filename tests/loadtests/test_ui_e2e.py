@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from faults.loopback import free_port
+from reports.ledger import iter_ledger
 from tests.timing import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,7 +58,8 @@ def _up(url: str) -> bool:
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["processes-1", "processes-2"])
-def ui(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def ui(request: pytest.FixtureRequest,
+       tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, int]]:
     out = tmp_path_factory.mktemp(f"ui-p{request.param}")
     port = free_port()
     cmd = [sys.executable, "-m", "loadtests.cli", "ui", "smoke", "--web-port", str(port), "-u", str(AGENTS),
@@ -73,7 +75,7 @@ def ui(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
         if request.param > 1:  # Locust's master starts a swarm only on the workers connected by then
             wait_until(lambda: _json(base + "/worker-count").get("worker_count") == request.param, 60,
                        interval=0.2, message="every worker connected")
-        yield base, out
+        yield base, out, request.param
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -126,7 +128,7 @@ def _shot(driver: webdriver.Chrome, tmp_path: Path, name: str) -> None:
 
 
 def test_a_swarm_from_the_page_survives_a_drop_and_a_toxic_and_passes(ui, browser, tmp_path: Path) -> None:
-    base, out = ui
+    base, out, processes = ui
     d = browser
     d.get(base + "/")
     # 1. Locust's own form (its defaults are the profile's -u/-r), then the Agents tab
@@ -163,3 +165,8 @@ def test_a_swarm_from_the_page_survives_a_drop_and_a_toxic_and_passes(ui, browse
     run_dirs = [p for p in (out / "runs").iterdir() if (p / "report.html").exists()]
     assert len(run_dirs) == 1
     assert _up(base + f"/agentsoak/runs/{run_dirs[0].name}/report.html")
+    # recorded like a headless run: the components' health, sampled into this swarm's ledger
+    sampled = {e.component for e in iter_ledger(run_dirs[0]) if e.kind == "health_sample"}
+    expected = {"server", "proxy", "locust-master"}
+    expected |= {f"locust-worker-{n}" for n in range(1, processes + 1)} if processes > 1 else set()
+    assert expected <= sampled, sampled
