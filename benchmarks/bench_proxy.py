@@ -6,7 +6,9 @@
   and pipelined message throughput (a window of 64 in flight);
 * bulk: 64 MiB one way into a sink (length-prefixed, since the proxy does not keep half-close).
 
-The proxy is the embedded server in its own process (``FaultClient.start_embedded``), no toxics.
+The proxy is the embedded server in its own process (``FaultClient.start_embedded``), no toxics; where a
+real ``toxiproxy-server`` is on PATH (and ``TOXIPROXY_URL`` is not set) it is measured beside it
+(``FaultClient.start``). Prints a ``BENCH`` JSON line for ``benchmarks/run_all.py``.
 Each figure is the median over ``--rounds`` runs; ratios are proxy / direct. The machine is noisy
 (2 cores shared by client, proxy and servers), so read the ratios, not the absolute values.
 """
@@ -15,7 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
+import os
+import shutil
 import socket
 import statistics
 import struct
@@ -129,11 +134,15 @@ def main() -> int:
     srv.start()
     echo_port, sink_port = q.get(timeout=30)
     client = FaultClient.start_embedded()
+    real = FaultClient.start() if shutil.which("toxiproxy-server") and not os.environ.get("TOXIPROXY_URL") else None
     try:
-        pe, ps = _proxy_port(client, "echo", echo_port), _proxy_port(client, "sink", sink_port)
-        res: dict[str, dict[str, list[float]]] = {"direct": {}, "proxy": {}}
+        routes = {"direct": (echo_port, sink_port),
+                  "proxy": (_proxy_port(client, "echo", echo_port), _proxy_port(client, "sink", sink_port))}
+        if real is not None:
+            routes["toxiproxy"] = (_proxy_port(real, "echo", echo_port), _proxy_port(real, "sink", sink_port))
+        res: dict[str, dict[str, list[float]]] = {label: {} for label in routes}
         for _ in range(args.rounds):
-            for label, (ep, sp) in (("direct", (echo_port, sink_port)), ("proxy", (pe, ps))):
+            for label, (ep, sp) in routes.items():
                 r = res[label]
                 rtt = sorted(pingpong(ep, args.pings))
                 r.setdefault("p50", []).append(nearest_rank(rtt, 0.50) * 1e6)
@@ -142,16 +151,38 @@ def main() -> int:
                 r.setdefault("bulk", []).append(bulk(sp) / 1e6)
         med = {lab: {k: statistics.median(v) for k, v in r.items()} for lab, r in res.items()}
         d, p = med["direct"], med["proxy"]
-        print(f"embedded proxy vs direct, loopback, medians of {args.rounds} rounds "
-              f"({SMALL} B messages, {BULK >> 20} MiB bulk)")
-        print(f"{'metric':<34}{'direct':>12}{'proxy':>12}{'ratio':>8}")
+        t = med.get("toxiproxy")
+        print(f"embedded proxy vs direct{' and toxiproxy-server' if t else ''}, loopback, medians of "
+              f"{args.rounds} rounds ({SMALL} B messages, {BULK >> 20} MiB bulk)")
+        print(f"{'metric':<34}{'direct':>12}{'proxy':>12}{'ratio':>8}" + (f"{'toxiproxy':>12}{'ratio':>8}" if t else ""))
         rows = [("ping-pong RTT p50 (µs)", "p50"), ("ping-pong RTT p99 (µs)", "p99"),
                 ("pipelined 256 B msgs/s (window 64)", "msgs"), ("bulk one-way (MB/s)", "bulk")]
         for title, k in rows:
-            print(f"{title:<34}{d[k]:>12.0f}{p[k]:>12.0f}{p[k] / d[k]:>8.2f}")
-        print(f"added latency per round trip: p50 {p['p50'] - d['p50']:+.0f} µs, p99 {p['p99'] - d['p99']:+.0f} µs")
+            print(f"{title:<34}{d[k]:>12.0f}{p[k]:>12.0f}{p[k] / d[k]:>8.2f}"
+                  + (f"{t[k]:>12.0f}{t[k] / d[k]:>8.2f}" if t else ""))
+        print(f"added latency per round trip: p50 {p['p50'] - d['p50']:+.0f} µs, p99 {p['p99'] - d['p99']:+.0f} µs"
+              + (f"; toxiproxy-server p50 {t['p50'] - d['p50']:+.0f} µs" if t else "; no toxiproxy-server on PATH"))
+        bench = [
+            {"metric": "embedded proxy: added RTT p50 (256 B ping-pong)", "value": round(p["p50"] - d["p50"]),
+             "unit": "µs", "baseline": "direct p50", "baseline_value": round(d["p50"]),
+             "ratio": round(p["p50"] / d["p50"], 2), "target": "-"},
+            {"metric": "embedded proxy: pipelined 256 B msgs/s (1 connection, window 64)", "value": round(p["msgs"]),
+             "unit": "msgs/s", "baseline": "direct", "baseline_value": round(d["msgs"]),
+             "ratio": round(p["msgs"] / d["msgs"], 2), "target": "-"},
+        ]
+        if t:
+            bench.append({"metric": "toxiproxy-server: added RTT p50", "value": round(t["p50"] - d["p50"]),
+                          "unit": "µs", "baseline": "embedded proxy added p50",
+                          "baseline_value": round(p["p50"] - d["p50"]),
+                          "ratio": round((t["p50"] - d["p50"]) / max(p["p50"] - d["p50"], 1e-9), 2), "target": "-"})
+        else:
+            bench.append({"metric": "toxiproxy-server", "value": None, "unit": "-", "baseline": "not on PATH",
+                          "baseline_value": None, "ratio": None, "target": "-"})
+        print("BENCH " + json.dumps(bench))
     finally:
         client.close()
+        if real is not None:
+            real.close()
         srv.kill()
     return 0
 

@@ -214,6 +214,15 @@ def main() -> int:
           f"plain {', '.join(f'{x:.2f}' for x in p['all'])}); peak py: Python allocations (tracemalloc, a 4th "
           f"process) while verifying, read py: while only reading; "
           f"same check verdicts from both formats: {'yes' if same else 'NO'}")
+    print("BENCH " + json.dumps([
+        {"metric": f"verify a {n / 1e6:g}M-event ledger (zstd)", "value": round(z["verify"], 2), "unit": "s",
+         "baseline": "plain JSONL", "baseline_value": round(p["verify"], 2), "ratio": round(z["verify"] / p["verify"], 2),
+         "target": "-"},
+        {"metric": "verify peak RSS (zstd)", "value": round(z["rss"]), "unit": "MB", "baseline": "plain JSONL",
+         "baseline_value": round(p["rss"]), "ratio": round(z["rss"] / p["rss"], 2), "target": "-"},
+        {"metric": "ledger on disk (zstd)", "value": round(z["bpe"], 1), "unit": "B/event", "baseline": "plain JSONL",
+         "baseline_value": round(p["bpe"], 1), "ratio": round(z["bpe"] / p["bpe"], 2), "target": "<= 100 B/event"},
+    ]))
     return 0 if same else 1
 
 

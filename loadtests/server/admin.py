@@ -59,6 +59,7 @@ async def _stats(request: web.Request, state: ServerState, body: dict[str, Any])
     return worker_stats({
         "connections": len(state.sessions),
         "responses": state.responses,
+        "events_sent": state.events_sent,
         "turns_in_flight": state.turns_in_flight,
         "store_size": len(state.store),
         "faults": state.faults.to_dict(),

@@ -236,6 +236,7 @@ class Session:
 
     # -- sending --
     async def _send(self, event: dict[str, Any]) -> None:
+        self.state.events_sent += 1
         await self._send_text(orjson.dumps(event))
 
     async def _send_error(self, envelope: ErrorEvent) -> None:

@@ -57,6 +57,7 @@ class ServerState:
         self.faults = FaultState(self.seed)
         self.sessions: dict[str, LiveSession] = {}
         self.responses = 0  # responses created (response.created sent or warm-up answered)
+        self.events_sent = 0  # server events sent over WebSockets (one text frame each; benchmarks/)
         self.background: set[asyncio.Future[None]] = set()  # admin-started closes, kept referenced
         self.http_requests = 0  # POST /v1/responses answered past auth
         self.http_in_flight = 0  # HTTP turns streaming now
