@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from faults.client import FaultClient  # noqa: E402
-from loadtests.run import ReferenceServer  # noqa: E402
 from loadtests.profile.model import RESPONSES_PATH  # noqa: E402
+from loadtests.run import ReferenceServer  # noqa: E402
 
 
 async def _storm(url: str, n: int, concurrency: int) -> float:
