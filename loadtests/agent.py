@@ -119,8 +119,7 @@ class Agent:
         self.sink = sink
         self.on_request = on_request or (lambda *a, **k: None)
         rngs = rngs or AgentRandom(None, index or 0)
-        self._backoff_rng = rngs(Purpose.RECONNECT)
-        self._retry_rng = rngs(Purpose.STREAM_RETRY)
+        self._rngs = rngs  # one draw per backoff delay (loadtests.agent_random)
         self._new_conversation = conversation_factory
         self.conversation = conversation_factory()
         self._lock = threading.RLock()
@@ -202,7 +201,7 @@ class Agent:
         (that wait is what spreads a reconnect storm); the very first connect of an agent does not."""
         policy = self.config.reconnect
         attempt = 0
-        wait = policy.delay(1, self._backoff_rng) if reason == "reconnect" else 0.0  # initial and rotate go at once
+        wait = policy.delay(1, self._rngs(Purpose.RECONNECT)) if reason == "reconnect" else 0.0  # initial and rotate go at once
         while not self._stopped.is_set():
             if wait > 0 and self._stopped.wait(wait):
                 return None
@@ -218,7 +217,7 @@ class Agent:
                 retries_used = attempt if reason == "reconnect" else attempt - 1
                 giving_up = retries_used >= policy.max_retries
                 fallback = self._fallback_reason(status, attempt)
-                wait = max(policy.delay(retries_used + 1, self._backoff_rng), _retry_after(exc) or 0.0)
+                wait = max(policy.delay(retries_used + 1, self._rngs(Purpose.RECONNECT)), _retry_after(exc) or 0.0)
                 self.sink(ev.ConnectFail(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason),
                                        error=_describe(exc), status=status, retry_in_s=None if giving_up else wait))
                 self.on_request("WS", "connect", (time.monotonic() - started) * 1000.0, 0, _request_error(exc))
@@ -478,7 +477,7 @@ class Agent:
                     cause = self._next_step(result, full=full, retries=retries)
                     if cause is _RETRY_CUT:
                         retries += 1
-                        if self._stopped.wait(self.config.stream_retry.delay(retries, self._retry_rng)):
+                        if self._stopped.wait(self.config.stream_retry.delay(retries, self._rngs(Purpose.STREAM_RETRY))):
                             raise AgentStopped(self.id)
                     elif cause is _RESEND_FULL:
                         full = True
@@ -528,7 +527,7 @@ class Agent:
                 cause = self._next_step(result, full=full, retries=retries)
                 if cause is _RETRY_CUT:
                     retries += 1  # the socket died mid-turn: wait, then retry on the new socket
-                    if self._stopped.wait(self.config.stream_retry.delay(retries, self._retry_rng)):
+                    if self._stopped.wait(self.config.stream_retry.delay(retries, self._rngs(Purpose.STREAM_RETRY))):
                         raise AgentStopped(self.id)
                 elif cause is _RESEND_FULL:
                     full = True  # the server lost our chain: a new chain with the whole history (spec §7.2)

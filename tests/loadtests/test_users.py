@@ -52,7 +52,8 @@ def test_streams_are_independent_per_purpose():
     for _ in range(100):
         a(Purpose.THINK).random()
     assert [a(Purpose.INPUT_SIZE).random() for _ in range(5)] == [b(Purpose.INPUT_SIZE).random() for _ in range(5)]
-    assert a(Purpose.THINK) is a(Purpose.THINK)
+    assert a(Purpose.THINK).random() != a(Purpose.THINK).random()  # each call is the purpose's next draw
+    assert stream_for(5, 7, Purpose.THINK, 3).random() != stream_for(5, 7, Purpose.THINK, 4).random()
     assert stream_for(5, 7, Purpose.RECONNECT).random() != stream_for(5, 8, Purpose.RECONNECT).random()
     assert stream_for(5, 7, Purpose.RECONNECT).random() != stream_for(5, 7, Purpose.STREAM_RETRY).random()
     assert stream_for(5, 7, Purpose.RECONNECT).random() == stream_for(5, 7, Purpose.RECONNECT).random()
