@@ -46,6 +46,9 @@ def _settled_rss(p: psutil.Process) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", default="500,1000")
+    ap.add_argument("--cycles", type=int, default=4,
+                    help="then open, use and close the largest count this many times more: a leak grows each "
+                         "cycle, the allocator's high-water mark does not (default %(default)s)")
     args = ap.parse_args(argv)
     steps = sorted(int(n) for n in args.connections.split(","))
     server = ReferenceServer(["--log-level", "WARNING"])
@@ -71,6 +74,24 @@ def main(argv: list[str] | None = None) -> int:
         socks.clear()
         added = _settled_rss(p) - base
         print(f"after all closed: +{added / 1e6:.1f} MB kept by the server process")
+        kept = [added]
+        for cycle in range(1, args.cycles + 1):
+            socks = [websocket.create_connection(server.url, timeout=10) for _ in range(steps[-1])]
+            for s in socks:
+                s.send(json.dumps(TURN))
+            for s in socks:
+                while json.loads(s.recv()).get("type") not in ENDS:
+                    pass
+            for s in socks:
+                s.close()
+            socks = []
+            kept.append(_settled_rss(p) - base)
+            print(f"cycle {cycle}: {steps[-1]:,} opened, one turn each, all closed: +{kept[-1] / 1e6:.1f} MB kept "
+                  f"({(kept[-1] - kept[-2]) / steps[-1]:+.0f} B per connection since the cycle before)")
+        if args.cycles:
+            per = (kept[-1] - kept[0]) / (args.cycles * steps[-1])
+            print(f"growth per connection cycled after the first: {per:+.0f} B "
+                  f"({'a leak' if per > 2048 else 'flat: the high-water mark, not a leak'})")
     finally:
         for s in socks:
             s.close()
