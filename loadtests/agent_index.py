@@ -57,8 +57,7 @@ def spawn_offset_s(index: int, spawn_rate: float) -> float:
 @dataclass
 class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
-    index: int | None = None
-    refused: bool = False
+    index: int | None = None  # None once done: the master refused it
 
 
 @dataclass
@@ -129,7 +128,6 @@ def install(environment: Any, on_refuse: Callable[[int, int, str | None], None] 
             if pending is not None:
                 index = msg.data["index"]
                 pending.index = None if index is None else int(index)
-                pending.refused = index is None
                 pending.done.set()
 
         runner.register_message(REPLY, on_reply)
@@ -151,9 +149,7 @@ def next_index(environment: Any) -> int | None:
         request = next(state.requests)
         state.pending[request] = pending
     environment.runner.send_message(REQUEST, {"request": request})
-    if pending.done.wait(REPLY_TIMEOUT_S) and pending.refused:
-        return None
-    if not pending.done.is_set() or pending.index is None:
+    if not pending.done.wait(REPLY_TIMEOUT_S):
         state.pending.pop(request, None)
         raise RuntimeError(f"no agent index from the Locust master within {REPLY_TIMEOUT_S:.0f} s "
                            "(is agentsoak's init listener installed on the master?)")

@@ -322,7 +322,7 @@ def _concurrent_check(summary: RunSummary) -> Check:
     if d.peak <= users:
         return Check(name, PASS, d.peak, users, "agents", (), detail)
     return _focused(Check(name, FAIL, d.peak, users, "agents", d.extra_agents,
-                          f"{detail}; extra: {_names(d.extra_agents)}; {_REDISPATCH}"), ())
+                          f"{detail}; extra: {_first(d.extra_agents)}; {_REDISPATCH}"), ())
 
 
 def _extra_check(summary: RunSummary, th: Thresholds) -> Check:
@@ -333,24 +333,21 @@ def _extra_check(summary: RunSummary, th: Thresholds) -> Check:
                      "a web UI swarm: its user count is the person's to change")
     n = len(d.extra_agents) + len(d.refused)
     refused = "" if not d.refused else (
-        f"; the master refused {len(d.refused)} (indices {_indices(d.refused)}"
+        f"; the master refused {len(d.refused)} (indices {_first(d.refused)}"
         + (f", started on {', '.join(d.refused_workers)}" if d.refused_workers else "")
         + (f", while {', '.join(d.missing_workers)} counted as missing" if d.missing_workers else "") + ")")
     detail = (f"{len(d.extra_agents)} agents started outside the run's indices"
-              + (f" ({_names(d.extra_agents)})" if d.extra_agents else "") + refused)
+              + (f" ({_first(d.extra_agents)})" if d.extra_agents else "") + refused)
     check = _at_most(name, n if d.started or d.refused else None, th.max_extra_agents, "users",
                      d.extra_agents, detail if n == 0 else f"{detail}; {_REDISPATCH}",
                      nothing="no agent started")
     return _focused(check, ())
 
 
-def _names(agents: tuple[str, ...], most: int = 6) -> str:
-    return ", ".join(agents[:most]) + (f" and {len(agents) - most} more" if len(agents) > most else "") or "-"
-
-
-def _indices(indices: tuple[int, ...], most: int = 6) -> str:
-    shown = ", ".join(str(i) for i in indices[:most])
-    return shown + (f" and {len(indices) - most} more" if len(indices) > most else "")
+def _first(items: tuple[object, ...], most: int = 6) -> str:
+    """The first ``most`` items, and how many more; ``-`` for none."""
+    shown = ", ".join(str(i) for i in items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "") or "-"
 
 
 def _headroom_check(summary: RunSummary, th: Thresholds) -> Check:

@@ -34,12 +34,11 @@ class Dispatches:
     def dispatch(self, run: RunInfo, base: float) -> Dispatch:
         """The peak concurrency (an agent runs from its start to its stop, or to the end without one),
         and the agents and refused indices outside the run's set."""
-        edges = sorted([(t, 1, a) for a, (t, _i) in self.starts.items()]
-                       + [(t, -1, a) for a, t in self.stops.items() if a in self.starts and t >= self.starts[a][0]],
-                       key=lambda x: (x[0], x[1]))  # a stop before a start at the same instant
-        running = peak = 0
+        edges = sorted([(t, 1) for t, _i in self.starts.values()]
+                       + [(t, -1) for a, t in self.stops.items() if a in self.starts and t >= self.starts[a][0]])
+        running = peak = 0  # (t, -1) sorts before (t, 1): a stop before a start at the same instant
         peak_at: float | None = None
-        for t, step, _agent in edges:
+        for t, step in edges:
             running += step
             if running > peak:
                 peak, peak_at = running, t
@@ -52,9 +51,9 @@ class Dispatches:
             return index not in allowed if allowed is not None else users is not None and index > users
 
         extra = tuple(sorted(a for a, (_t, i) in self.starts.items() if outside(i)))
-        refused = tuple(sorted({(r.index, r.worker or "") for r in self.refused}))
         workers = tuple(sorted({r.worker for r in self.refused if r.worker}))
         missing = tuple(sorted({w for r in self.refused for w in (r.missing or ())}))
         return Dispatch(peak=peak, peak_at_s=None if peak_at is None else peak_at - base,
                         started=len(self.starts), extra_agents=extra,
-                        refused=tuple(i for i, _w in refused), refused_workers=workers, missing_workers=missing)
+                        refused=tuple(sorted({r.index for r in self.refused})), refused_workers=workers,
+                        missing_workers=missing)
