@@ -7,7 +7,7 @@ core 0) streams long turns to one client process (pinned to core 1 when there is
 
 - **locust**: ``locust --headless`` running ``CodingAgentUser`` (the real agent: websocket-client,
   the protocol core, digests, the ledger) with ``--users`` users, no think time, ``--tokens``-token turns;
-- **raw**: a websocket-client loop on one connection: send ``response.create``, ``recv()`` every frame
+- **raw**: a websocket-client loop on one connection (``skip_utf8_validation`` like the agents): send ``response.create``, ``recv()`` every frame
   until the terminal event (only the terminal check looks at a frame).
 
 Both are measured the same way, in steady state after a warm-up: the server's ``events_sent``
@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -48,7 +49,7 @@ url, tokens, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 create = json.dumps({"type": "response.create", "model": "bench", "input": "go", "store": False,
                      "metadata": {"agentsoak_output_tokens": str(tokens), "agentsoak_tool_call": "no"}})
 ends = ('{"type":"response.completed"', '{"type":"response.incomplete"', '{"type":"error"')
-ws = websocket.create_connection(url, timeout=30)
+ws = websocket.create_connection(url, timeout=30, skip_utf8_validation=True)  # as the agents do
 deadline = time.monotonic() + seconds
 while time.monotonic() < deadline:
     ws.send(create)
@@ -105,18 +106,13 @@ def _profile(tmp: Path, users: int, tokens: int, url: str) -> Path:
     return path
 
 
-def locust_run(users: int, tokens: int, seconds: float) -> tuple[float, float, float]:
+def _run(argv: Callable[[str, Path], list[str]], seconds: float) -> tuple[float, float, float]:
+    """Start a pinned server and the client ``argv(server_url, tmp_dir)`` beside it; measure; stop both."""
     server = ReferenceServer(SERVER_ARGS)
     _pin(server.proc.pid, 0)
     with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        total = WARMUP_S + seconds + 30
-        client = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", server.url,
-             "-u", str(users), "-r", str(users), "-t", f"{total:.0f}s", "--stop-timeout", "1", "--only-summary",
-             "--loglevel", "WARNING", "--agentsoak-run-dir", str(tmp / "run"),
-             "--agentsoak-profile", str(_profile(tmp, users, tokens, server.url)), "--seed", "1"],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = subprocess.Popen(argv(server.url, Path(d)), cwd=REPO, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
         try:
             return _measure(server, client, seconds)
         finally:
@@ -125,16 +121,18 @@ def locust_run(users: int, tokens: int, seconds: float) -> tuple[float, float, f
             server.stop()
 
 
+def locust_run(users: int, tokens: int, seconds: float) -> tuple[float, float, float]:
+    total = f"{WARMUP_S + seconds + 30:.0f}s"
+    return _run(lambda url, tmp: [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", url,
+        "-u", str(users), "-r", str(users), "-t", total, "--stop-timeout", "1", "--only-summary",
+        "--loglevel", "WARNING", "--agentsoak-run-dir", str(tmp / "run"),
+        "--agentsoak-profile", str(_profile(tmp, users, tokens, url)), "--seed", "1"], seconds)
+
+
 def raw_run(tokens: int, seconds: float) -> tuple[float, float, float]:
-    server = ReferenceServer(SERVER_ARGS)
-    _pin(server.proc.pid, 0)
-    client = subprocess.Popen([sys.executable, "-c", _RAW, server.url, str(tokens), str(WARMUP_S + seconds + 30)])
-    try:
-        return _measure(server, client, seconds)
-    finally:
-        client.kill()
-        client.wait(10)
-        server.stop()
+    return _run(lambda url, _tmp: [sys.executable, "-c", _RAW, url, str(tokens), str(WARMUP_S + seconds + 30)],
+                seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
