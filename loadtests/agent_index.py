@@ -71,13 +71,16 @@ class _Indices:
     on_refuse: Callable[[int, int, str | None], None] | None = None  # (index, limit, worker id or None)
 
 
-_STATE: dict[int, _Indices] = {}
+_ATTR = "_agentsoak_indices"  # kept on the environment itself: it lives and dies with it
 
 
 def _state(environment: Any) -> _Indices:
-    state = _STATE.get(id(environment))
+    """The environment's counter. Not a table keyed by ``id(environment)``: a freed environment's id is
+    reused by the next one, which would then continue the old count."""
+    state = getattr(environment, _ATTR, None)
     if state is None:
-        state = _STATE[id(environment)] = _Indices()
+        state = _Indices()
+        setattr(environment, _ATTR, state)
     return state
 
 

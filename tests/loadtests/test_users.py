@@ -147,6 +147,17 @@ def test_the_web_ui_and_a_runner_without_options_have_no_agent_limit():
     assert [agent_index.next_index(headless) for _ in range(3)] == [1, 2, None]
 
 
+def test_a_new_environment_counts_from_1_even_where_a_freed_one_lived():
+    """Python reuses a freed object's id; a counter keyed by id() would continue the old count."""
+    firsts = []
+    for _ in range(50):
+        env = SimpleNamespace(runner=None)
+        firsts.append(agent_index.next_index(env))
+        agent_index.next_index(env)
+        del env
+    assert firsts == [1] * 50
+
+
 def test_a_local_runner_counts_in_its_own_process():
     env = SimpleNamespace(runner=None)
     assert [agent_index.next_index(env) for _ in range(3)] == [1, 2, 3]
