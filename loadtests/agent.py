@@ -4,8 +4,10 @@ An :class:`Agent` owns one :class:`~loadtests.protocol.Conversation` at a time a
 A *supervisor* thread (a greenlet under Locust's gevent) connects, reads every frame and feeds it to the
 conversation, so pings are answered and drops are seen at once, also during think time. When the
 socket dies it records the disconnect, cuts the in-flight turn, and reconnects with the SDKs' backoff
-(spec §7: ``min(base·2^(n-1), max) × U(jitter_min, jitter_max)``). A *keepalive* thread pings and
-declares a silent socket dead (the only way to see a half-open one).
+(spec §7: ``min(base·2^(n-1), max) × U(jitter_min, jitter_max)``). Under gevent an idle reader parks
+(:mod:`loadtests.parking`): no greenlet waits on a quiet socket. The process's *keepalive wheel*
+(:mod:`loadtests.keepalive`) pings every socket and declares a silent one dead (the only way to see a
+half-open one).
 
 The task side calls :meth:`Agent.run_turn`. It sends, waits for the result, and recovers:
 
@@ -53,6 +55,8 @@ from reports.quantile import nearest_rank
 
 from .agent_random import AgentRandom, Purpose
 from .http_client import HttpClient, HttpDead, error_from_body
+from .keepalive import KeepaliveWheel, send_aside, shared_wheel
+from .parking import Parker, parker
 from .protocol import (
     RECOVERABLE_CLOSE_CODES,
     Conversation,
@@ -84,6 +88,7 @@ class NoConnection(Exception):
 # what follows an attempt that did not end the turn (see Agent._next_step)
 _RETRY_CUT, _RESEND_FULL, _RETRY_LIMIT = object(), object(), object()
 _FINAL_OUTCOMES = frozenset({ev.Outcome.COMPLETED, ev.Outcome.INCOMPLETE, ev.Outcome.STOPPED})
+_IDLE_RECHECK = 5.0  # an idle socket's check comes at least this often, to see a turn that started
 
 
 @dataclass
@@ -95,6 +100,9 @@ class _Link:
     opened_mono: float
     last_rx: float
     death: str | None = None  # why we killed it ourselves: ping_timeout, idle_timeout, limit_error, rotate
+    next_ping: float = float("inf")
+    ping_sent_at: float | None = None
+    parker: Parker | None = None  # under gevent: where the idle reader parks
 
 
 @dataclass
@@ -111,8 +119,10 @@ class Agent:
 
     def __init__(self, agent_id: str, config: TransportConfig, sink: EventSink, *, index: int | None = None,
                  on_request: RequestCallback | None = None, rngs: AgentRandom | None = None,
-                 conversation_factory: Callable[[], Conversation] = Conversation) -> None:
-        """``index`` is the agent's global 1-based index; ``rngs`` its random streams (default: seed None)."""
+                 conversation_factory: Callable[[], Conversation] = Conversation,
+                 wheel: KeepaliveWheel | None = None) -> None:
+        """``index`` is the agent's global 1-based index; ``rngs`` its random streams (default: seed None);
+        ``wheel`` runs its keepalive checks (default: the process's)."""
         self.id = agent_id
         self.agent_index = index
         self.config = config
@@ -133,7 +143,7 @@ class Agent:
         self._session = 0  # identity of the turn in flight, for its turn_end (one turn at a time)
         self._index = 0
         self._last_end: tuple[str, ev.Outcome] | None = None  # (turn, outcome) of the last turn_end written
-        self._supervisor: threading.Thread | None = None
+        self._wheel = wheel
         self.transport = ev.Transport(config.transport.primary)
         self.fallbacks = 0
         self._http: HttpClient | None = None
@@ -145,8 +155,7 @@ class Agent:
         if self.transport is ev.Transport.HTTP:
             self._connected.set()  # no socket to wait for: every turn opens or reuses its own request
             return True
-        self._supervisor = threading.Thread(target=self._supervise, name=f"agent-{self.id}", daemon=True)
-        self._supervisor.start()
+        threading.Thread(target=self._supervise, name=f"agent-{self.id}", daemon=True).start()
         if wait is not None:
             return self._connected.wait(wait)
         return True
@@ -169,7 +178,7 @@ class Agent:
                 link.ws.send_close(status=1000)
             except Exception:  # noqa: BLE001 - closing a socket that may already be gone
                 pass
-            timer = threading.Timer(1.0, _shutdown_quietly, args=(link.ws,))
+            timer = threading.Timer(1.0, self._abort, args=(link,))
             timer.daemon = True
             timer.start()
         if self._http is not None:
@@ -187,14 +196,21 @@ class Agent:
             self.conversation = self._new_conversation()
 
     # ------------------------------------------------------------------ supervisor: connect, read, reconnect
-    def _supervise(self) -> None:
+    def _supervise(self, link: _Link | None = None) -> None:
+        """Connect, read until the socket dies, reconnect; returns when stopped, or parked (``link`` resumes)."""
         reason = "initial"
         while not self._stopped.is_set():
-            link = self._connect_with_backoff(reason)
             if link is None:
-                return
+                link = self._connect_with_backoff(reason)
+                if link is None:
+                    return
+                (self._wheel or shared_wheel()).add(lambda now, link=link: self._keep(link, now),
+                                                   self._first_check(link))
             detected = self._read_until_dead(link)
+            if detected is None:
+                return  # parked: the parker resumes this loop when the socket is readable
             reason = "rotate" if detected == "rotate" else "reconnect"
+            link = None
 
     def _connect_with_backoff(self, reason: str) -> _Link | None:
         """Connect, retrying with backoff. A reconnect waits before its first attempt too, as the SDKs do
@@ -232,7 +248,8 @@ class Agent:
                 continue
             now = time.monotonic()
             duration_ms = (now - started) * 1000.0
-            link = _Link(conn_id=conn_id, ws=ws, opened_mono=now, last_rx=now)
+            link = _Link(conn_id=conn_id, ws=ws, opened_mono=now, last_rx=now, parker=parker(),
+                         next_ping=now + (self.config.ping_interval or float("inf")))
             with self._lock:
                 self._link = link
             self.sink(ev.ConnectOk(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason),
@@ -303,16 +320,20 @@ class Agent:
                 raise
         return sock
 
-    def _read_until_dead(self, link: _Link) -> str:
-        """Read frames until the socket dies; returns how the death was detected."""
-        keepalive = threading.Thread(target=self._keepalive, args=(link,), name=f"ping-{self.id}", daemon=True)
-        keepalive.start()
+    def _read_until_dead(self, link: _Link) -> str | None:
+        """Read frames until the socket dies; returns how the death was detected, or None once parked
+        (idle, nothing buffered: the parker resumes :meth:`_supervise` when the socket is readable)."""
         code: int | None = None
         detected = "eof"
         closed_by = "network"
+        ws = link.ws
         while True:
+            if (link.parker is not None and link.death is None and self.conversation.in_flight is None
+                    and ws.sock is not None and not _buffered(ws)):
+                link.parker.park(ws.sock.fileno(), lambda: self._supervise(link))
+                return None
             try:
-                opcode, frame = link.ws.recv_data_frame(control_frame=True)
+                opcode, frame = ws.recv_data_frame(control_frame=True)
             except (OSError, websocket.WebSocketException) as exc:
                 if isinstance(exc, ConnectionResetError):
                     detected = "reset"
@@ -340,34 +361,43 @@ class Agent:
         self._on_dead(link, code=code, detected=detected, closed_by=closed_by)
         return detected
 
-    def _keepalive(self, link: _Link) -> None:
+    def _first_check(self, link: _Link) -> float:
+        return min(link.next_ping, link.opened_mono + _IDLE_RECHECK)
+
+    def _keep(self, link: _Link, now: float) -> float | None:
+        """The socket's keepalive check, run by the wheel: ping, and kill a socket that went silent.
+
+        Returns when it is next due: the next ping, the pong's deadline, the silence deadline of a
+        turn in flight, rotation; while idle at most ``_IDLE_RECHECK`` away, so a turn that starts
+        is watched from then on. None once the socket is gone."""
+        if self._link is not link or link.death is not None or self._stopped.is_set():
+            return None
         cfg = self.config
-        tick = min(1.0, cfg.ping_interval or 1.0)
-        next_ping = time.monotonic() + (cfg.ping_interval or float("inf"))
-        ping_sent_at: float | None = None
-        while self._link is link and link.death is None and not self._stopped.is_set():
-            if self._stopped.wait(tick):
-                return
-            now = time.monotonic()
-            if ping_sent_at is not None and link.last_rx < ping_sent_at and now - ping_sent_at >= cfg.ping_timeout:
-                self._kill(link, "ping_timeout")
-                return
-            if ping_sent_at is not None and link.last_rx >= ping_sent_at:
-                ping_sent_at = None
-            if self.conversation.in_flight is not None and now - link.last_rx >= cfg.idle_timeout:
-                self._kill(link, "idle_timeout")
-                return
-            if (cfg.rotate_after is not None and now - link.opened_mono >= cfg.rotate_after
-                    and self.conversation.in_flight is None):
-                self._kill(link, "rotate")
-                return
-            if cfg.ping_interval is not None and now >= next_ping and ping_sent_at is None:
-                next_ping = now + cfg.ping_interval
-                try:
-                    link.ws.ping()
-                    ping_sent_at = now
-                except (OSError, websocket.WebSocketException):
-                    return  # the reader sees the same failure
+        sent = link.ping_sent_at
+        if sent is not None and link.last_rx < sent and now - sent >= cfg.ping_timeout:
+            self._kill(link, "ping_timeout")
+            return None
+        if sent is not None and link.last_rx >= sent:
+            link.ping_sent_at = sent = None
+        in_flight = self.conversation.in_flight is not None
+        if in_flight and now - link.last_rx >= cfg.idle_timeout:
+            self._kill(link, "idle_timeout")
+            return None
+        if cfg.rotate_after is not None and now - link.opened_mono >= cfg.rotate_after and not in_flight:
+            self._kill(link, "rotate")
+            return None
+        if cfg.ping_interval is not None and now >= link.next_ping and sent is None:
+            link.next_ping = now + cfg.ping_interval
+            link.ping_sent_at = now
+            send_aside(link.ws.ping)  # a failure is the reader's to see
+        due = link.next_ping if link.ping_sent_at is None else link.ping_sent_at + cfg.ping_timeout
+        if in_flight:
+            due = min(due, link.last_rx + cfg.idle_timeout)
+        else:
+            due = min(due, now + _IDLE_RECHECK)
+            if cfg.rotate_after is not None:
+                due = min(due, link.opened_mono + cfg.rotate_after)
+        return max(due, now + 0.01)
 
     def _kill(self, link: _Link, why: str) -> None:
         """Abort a socket we judged dead (no Close handshake: it may be half-open)."""
@@ -376,6 +406,13 @@ class Agent:
             link.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
         except (OSError, AttributeError):
             pass
+        self._abort(link)
+
+    @staticmethod
+    def _abort(link: _Link) -> None:
+        """Close the socket now; a parked reader is resumed first (it sees the socket gone)."""
+        if link.parker is not None:
+            link.parker.wake()
         _shutdown_quietly(link.ws)
 
     def _on_text(self, link: _Link, data: bytes | str, now: float) -> None:
@@ -512,7 +549,7 @@ class Agent:
                 if not self._turn_done.wait(self.config.turn_timeout):
                     self._kill(link, "idle_timeout")
                     self._turn_done.wait(5.0)
-                result = self._turn_result
+                result, self._turn_result = self._turn_result, None
                 if result is None:
                     if self._stopped.is_set():
                         raise AgentStopped(self.id)
@@ -739,6 +776,14 @@ def http_body(create: dict[str, Any]) -> bytes:
     body = {k: v for k, v in create.items() if k != "type"}
     body["stream"] = True
     return orjson.dumps(body)
+
+
+def _buffered(ws: websocket.WebSocket) -> bool:
+    """Whether websocket-client (or TLS) holds bytes already read from the socket: the next frame may be there."""
+    if any(ws.frame_buffer.recv_buffer):
+        return True
+    sock = ws.sock
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
 
 def _shutdown_quietly(ws: websocket.WebSocket) -> None:
