@@ -54,6 +54,7 @@ from reports.ledger import schema as ev
 from reports.quantile import nearest_rank
 
 from .agent_random import AgentRandom, Purpose
+from .frame_reader import FrameReader
 from .http_client import HttpClient, HttpDead, error_from_body
 from .keepalive import KeepaliveWheel, send_aside, shared_wheel
 from .parking import Parker, parker
@@ -103,6 +104,7 @@ class _Link:
     next_ping: float = float("inf")
     ping_sent_at: float | None = None
     parker: Parker | None = None  # under gevent: where the idle reader parks
+    reader: FrameReader | None = None  # None: websocket-client reads the frames (agent.frame_reader)
 
 
 @dataclass
@@ -197,16 +199,20 @@ class Agent:
 
     # ------------------------------------------------------------------ supervisor: connect, read, reconnect
     def _supervise(self, link: _Link | None = None) -> None:
-        """Connect, read until the socket dies, reconnect; returns when stopped, or parked (``link`` resumes)."""
+        """Connect, read until the socket dies, reconnect; returns when stopped, or parked (``link`` resumes:
+        its socket is readable, or being closed, so the first thing it does is read)."""
         reason = "initial"
-        while not self._stopped.is_set():
+        readable = link is not None
+        # a resumed reader reads even once stopped: the peer's reply to our Close, or the socket's end
+        while link is not None or not self._stopped.is_set():
             if link is None:
                 link = self._connect_with_backoff(reason)
                 if link is None:
                     return
                 (self._wheel or shared_wheel()).add(lambda now, link=link: self._keep(link, now),
                                                    self._first_check(link))
-            detected = self._read_until_dead(link)
+            detected = self._read_until_dead(link, readable=readable)
+            readable = False
             if detected is None:
                 return  # parked: the parker resumes this loop when the socket is readable
             reason = "rotate" if detected == "rotate" else "reconnect"
@@ -249,7 +255,8 @@ class Agent:
             now = time.monotonic()
             duration_ms = (now - started) * 1000.0
             link = _Link(conn_id=conn_id, ws=ws, opened_mono=now, last_rx=now, parker=parker(),
-                         next_ping=now + (self.config.ping_interval or float("inf")))
+                         next_ping=now + (self.config.ping_interval or float("inf")),
+                         reader=FrameReader(ws) if self.config.frame_reader == "fast" else None)
             with self._lock:
                 self._link = link
             self.sink(ev.ConnectOk(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason),
@@ -320,20 +327,26 @@ class Agent:
                 raise
         return sock
 
-    def _read_until_dead(self, link: _Link) -> str | None:
+    def _read_until_dead(self, link: _Link, *, readable: bool = False) -> str | None:
         """Read frames until the socket dies; returns how the death was detected, or None once parked
-        (idle, nothing buffered: the parker resumes :meth:`_supervise` when the socket is readable)."""
+        (idle, nothing buffered: the parker resumes :meth:`_supervise` when the socket is readable).
+        ``readable``: the socket has something to read (a frame, its end), so read before parking again."""
         code: int | None = None
         detected = "eof"
         closed_by = "network"
-        ws = link.ws
+        ws, reader = link.ws, link.reader
         while True:
-            if (link.parker is not None and link.death is None and self.conversation.in_flight is None
-                    and ws.sock is not None and not _buffered(ws)):
+            if (not readable and link.parker is not None and link.death is None
+                    and self.conversation.in_flight is None and ws.sock is not None and not _buffered(link)):
                 link.parker.park(ws.sock.fileno(), lambda: self._supervise(link))
                 return None
+            readable = False
             try:
-                opcode, frame = ws.recv_data_frame(control_frame=True)
+                if reader is not None:
+                    opcode, data = reader.read()
+                else:
+                    opcode, frame = ws.recv_data_frame(control_frame=True)
+                    data = frame.data
             except (OSError, websocket.WebSocketException) as exc:
                 if isinstance(exc, ConnectionResetError):
                     detected = "reset"
@@ -344,9 +357,9 @@ class Agent:
             now = time.monotonic()
             link.last_rx = now
             if opcode == websocket.ABNF.OPCODE_TEXT:
-                self._on_text(link, frame.data, now)
+                self._on_text(link, data, now)
             elif opcode == websocket.ABNF.OPCODE_CLOSE:
-                code = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else 1005
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
                 detected, closed_by = "close_frame", "server"
                 break
             elif opcode == websocket.ABNF.OPCODE_BINARY:
@@ -778,9 +791,11 @@ def http_body(create: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
-def _buffered(ws: websocket.WebSocket) -> bool:
-    """Whether websocket-client (or TLS) holds bytes already read from the socket: the next frame may be there."""
-    if any(ws.frame_buffer.recv_buffer):
+def _buffered(link: _Link) -> bool:
+    """Whether our reader, websocket-client or TLS holds bytes already read from the socket: the next
+    frame may be there."""
+    ws = link.ws
+    if (link.reader is not None and link.reader.buffered()) or any(ws.frame_buffer.recv_buffer):
         return True
     sock = ws.sock
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0

@@ -9,8 +9,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_API_KEY_ENV", "NO_STREAM_RETRY", "TRANSPORTS", "ReconnectPolicy", "StreamRetryPolicy",
+__all__ = ["DEFAULT_API_KEY_ENV", "FRAME_READERS", "NO_STREAM_RETRY", "TRANSPORTS", "ReconnectPolicy", "StreamRetryPolicy",
            "TransportConfig", "TransportPolicy"]
+
+#: Who parses the frames an agent reads: its bulk reader (loadtests.frame_reader) or websocket-client's.
+FRAME_READERS = ("fast", "websocket-client")
 
 #: The transports an agent can speak: Responses API WebSocket mode, or ``POST /v1/responses`` with SSE.
 TRANSPORTS = ("websocket", "http")
@@ -101,6 +104,7 @@ class TransportConfig:
     turn_timeout: float = 600.0  # hard cap on one turn, a safety net only
     transport: TransportPolicy = field(default_factory=TransportPolicy)
     source_address: str | None = None  # the loopback address to connect from (None: the kernel's choice)
+    frame_reader: str = "fast"  # who parses frames: "fast" (loadtests.frame_reader) or "websocket-client"
 
 
 #: The defaults alone (``url`` is the one field without one).

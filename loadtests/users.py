@@ -74,6 +74,7 @@ class AgentUser(User):
     # only these global indices run (load.agents), each at its start in a run of all; None: 1, 2, ...
     agent_indices: tuple[int, ...] | None = None
     spawn_rate: float | None = None
+    frame_reader: str = TRANSPORT_DEFAULTS.frame_reader  # agent.frame_reader
     source_addresses: int = 1  # agent i connects from 127.0.0.(1 + (i-1) mod N) (load.source_addresses)
 
     def __init__(self, environment: Any) -> None:
@@ -96,7 +97,7 @@ class AgentUser(User):
             connect_timeout=self.connect_timeout, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             idle_timeout=self.idle_timeout, rotate_after=self.rotate_after, reconnect=self.reconnect,
             full_resend=self.full_resend, stream_retry=self.stream_retry, transport=self.transport,
-            source_address=source_for(self.index or 1, self.source_addresses),
+            source_address=source_for(self.index or 1, self.source_addresses), frame_reader=self.frame_reader,
         )
 
     def claim_index(self) -> None:
@@ -227,6 +228,7 @@ def configure_from_profile(user_class: type, profile: Any) -> None:
     user_class.full_resend = a.recovery.full_resend
     user_class.stream_retry = a.recovery.stream_retry()
     user_class.transport = a.transport
+    user_class.frame_reader = a.frame_reader
     user_class.agent_indices = profile.load.agents
     user_class.spawn_rate = profile.load.spawn_rate
     user_class.source_addresses = profile.load.source_addresses

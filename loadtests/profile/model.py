@@ -157,6 +157,8 @@ class AgentConfig:
     reconnect: Reconnect = Reconnect()
     recovery: Recovery = Recovery()
     transport: TransportPolicy = TransportPolicy()
+    #: who parses the frames agents read: ``fast`` (loadtests.frame_reader) or ``websocket-client``
+    frame_reader: str = _TRANSPORT.frame_reader
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ class Profile:
                 },
                 "idle_timeout": a.idle_timeout_s,
                 "rotate_after": a.rotate_after_s,
+                "frame_reader": a.frame_reader,
                 "reconnect": {
                     "max_retries": a.reconnect.max_retries,
                     "base_delay": a.reconnect.base_delay_s,

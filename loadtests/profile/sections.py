@@ -37,7 +37,7 @@ from loadtests.profile.model import (
 )
 from loadtests.profile.target_server import read_server
 from loadtests.source_address import MAX_SOURCE_ADDRESSES
-from loadtests.transport_config import TRANSPORTS, TransportPolicy
+from loadtests.transport_config import FRAME_READERS, TRANSPORTS, TransportPolicy
 
 __all__ = ["check_source_addresses", "read_agent", "read_load", "read_proxy", "read_target"]
 
@@ -218,7 +218,7 @@ def _read_reconnect(value: Any, at: At) -> Reconnect:
 def read_agent(value: Any, at: At) -> AgentConfig:
     keys = (
         "turns_per_session", "tool_call_ratio", "think_time", "input_tokens", "output_tokens", "store", "model",
-        "keepalive", "idle_timeout", "rotate_after", "reconnect", "recovery", "transport",
+        "keepalive", "idle_timeout", "rotate_after", "reconnect", "recovery", "transport", "frame_reader",
     )  # fmt: skip
     sec = Section(value, at, keys)
     d = AgentConfig()
@@ -244,6 +244,7 @@ def read_agent(value: Any, at: At) -> AgentConfig:
         reconnect=_read_reconnect(sec.value.get("reconnect"), sec.at_key("reconnect")),
         recovery=_read_recovery(rec, d.recovery),
         transport=sec.get("transport", _read_transport, d.transport),
+        frame_reader=sec.get("frame_reader", choice(FRAME_READERS), d.frame_reader),
     )
 
 
