@@ -2,7 +2,7 @@
 reference server, the figure a reconnect storm's limits are derived from (``profiles/scale-10k.yaml``).
 
 Usage: ``python benchmarks/bench_handshakes.py [--connections 3000] [--concurrency 200] [--proxy-workers 2]
-[--runs 3] [--storm 10000 --storm-processes 2]``
+[--runs 3] [--storm 10000] [--storm-processes 2]``
 
 The reference server (``loadtests.run.ReferenceServer``) and the embedded proxy
 (``FaultClient.start_embedded``, ``--proxy-workers`` workers) run as in a run; one client process opens
@@ -10,7 +10,7 @@ The reference server (``loadtests.run.ReferenceServer``) and the embedded proxy
 connect through the proxy, the HTTP upgrade and the 101), holds them, then closes them all. Handshakes
 per second over the wall time, direct and through the proxy; median of ``--runs``.
 
-``--storm N`` measures what a reconnect storm meets instead: N handshakes started at once, through the
+Then ``--storm N`` (default 10,000; 0 skips it) measures what a reconnect storm meets: N handshakes started at once, through the
 proxy, by ``--storm-processes`` gevent processes with websocket-client (the agents' own client and
 the run's Locust layout, all on the same box). It prints when the first, the median and the last
 handshake finished; N over the last is the box's storm capacity, the figure ``profiles/scale-10k.yaml``
@@ -123,11 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--proxy-workers", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--storm", type=int, default=0, help="N handshakes begun at once (0: the steady measurement)")
+    ap.add_argument("--storm", type=int, default=10000, help="N handshakes begun at once, after (0: skip)")
     ap.add_argument("--storm-processes", type=int, default=2)
     args = ap.parse_args(argv)
-    if args.storm:
-        return storm_main(args)
+    steady(args)
+    return storm_main(args) if args.storm else 0
+
+
+def steady(args: argparse.Namespace) -> None:
+    """Handshakes per second with ``--concurrency`` in flight, direct and through the proxy."""
     server = ReferenceServer(["--log-level", "WARNING", "--seed", "1"])
     proxy = FaultClient.start_embedded(workers=args.proxy_workers)
     try:
@@ -149,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
          "value": round(p), "unit": "handshakes/s", "baseline": "direct to the server", "baseline_value": round(d),
          "ratio": round(p / d, 2), "target": "-"},
     ]))
-    return 0
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from .core import (
     Turn,
     TurnOutcome,
 )
+from .cork import Cork
 from .cost import CostModel
 from .fault_modes import client_of
 from .state import ServerState
@@ -65,6 +66,8 @@ class Session:
         self.cost = CostModel(self.config, state.seed)
         self._loop = asyncio.get_running_loop()
         self.opened = self._loop.time()
+        # a turn's frames go out a loop iteration at a time, not one send() each (cork.py)
+        self._cork = Cork(self.transport, self._loop) if self.transport is not None else None
         self.core = ConnectionCore(CoreLimits.from_config(self.config), state.store, self.opened)
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -187,6 +190,8 @@ class Session:
     async def _close_socket(self, action: CloseSocket) -> None:
         if self._turn is not None:
             self._turn.cancel()
+        if self._cork is not None:
+            self._cork.flush()  # what was sent goes before the Close (or the drop)
         if action.code == CloseCode.ABNORMAL:
             self._abort()
             return
@@ -237,9 +242,14 @@ class Session:
     # -- sending --
     async def _send(self, event: dict[str, Any]) -> None:
         self.state.events_sent += 1
-        await self._send_text(orjson.dumps(event))
+        if self._cork is not None:
+            await self._cork.send(orjson.dumps(event))
+        else:
+            await self._send_text(orjson.dumps(event))
 
     async def _send_error(self, envelope: ErrorEvent) -> None:
+        if self._cork is not None:
+            self._cork.flush()  # aiohttp writes the error itself: after the frames sent before it
         if self.config.legacy_error_compat:  # the first SDK release's flat form (spec §4)
             await self._send_text(
                 orjson.dumps(
