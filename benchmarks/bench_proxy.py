@@ -4,6 +4,8 @@
 
 * small: 256-byte messages (WebSocket-sized) in ping-pong against an echo server, p50/p99 RTT;
   and pipelined message throughput (a window of 64 in flight);
+* many: ``--connections`` (100) connections at once, each in ping-pong (asyncio): round trips per
+  second over all of them, and their p50 RTT;
 * bulk: 64 MiB one way into a sink (length-prefixed, since the proxy does not keep half-close).
 
 The proxy is the embedded server in its own process (``FaultClient.start_embedded``), no toxics; where a
@@ -117,6 +119,30 @@ def bulk(port: int) -> float:
         return BULK / (time.perf_counter() - t0)
 
 
+async def _many(port: int, conns: int, rounds: int) -> tuple[float, float]:
+    """``conns`` connections at once, ``rounds`` ping-pongs each: round trips per second, p50 RTT (s)."""
+    msg = b"m" * SMALL
+    rtts: list[float] = []
+
+    async def one() -> None:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            w.write(msg)
+            await r.readexactly(SMALL)
+            rtts.append(time.perf_counter() - t0)
+        w.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(conns)))
+    return conns * rounds / (time.perf_counter() - t0), nearest_rank(sorted(rtts), 0.5)
+
+
+def many(port: int, conns: int, rounds: int) -> tuple[float, float]:
+    return asyncio.run(_many(port, conns, rounds))
+
+
 def _proxy_port(client: FaultClient, name: str, upstream_port: int) -> int:
     """Create a proxy to a loopback upstream; the port it listens on."""
     return int(client.create_proxy(name, f"127.0.0.1:{upstream_port}")["listen"].rsplit(":", 1)[1])
@@ -127,6 +153,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pings", type=int, default=2000)
     ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--connections", type=int, default=100, help="connections at once for the many figure")
+    ap.add_argument("--many-rounds", type=int, default=100, help="ping-pongs per connection there")
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -149,6 +177,9 @@ def main() -> int:
                 r.setdefault("p99", []).append(nearest_rank(rtt, 0.99) * 1e6)
                 r.setdefault("msgs", []).append(pipelined(ep, args.messages))
                 r.setdefault("bulk", []).append(bulk(sp) / 1e6)
+                rate, p50 = many(ep, args.connections, args.many_rounds)
+                r.setdefault("many", []).append(rate)
+                r.setdefault("many_p50", []).append(p50 * 1e6)
         med = {lab: {k: statistics.median(v) for k, v in r.items()} for lab, r in res.items()}
         d, p = med["direct"], med["proxy"]
         t = med.get("toxiproxy")
@@ -156,7 +187,8 @@ def main() -> int:
               f"{args.rounds} rounds ({SMALL} B messages, {BULK >> 20} MiB bulk)")
         print(f"{'metric':<34}{'direct':>12}{'proxy':>12}{'ratio':>8}" + (f"{'toxiproxy':>12}{'ratio':>8}" if t else ""))
         rows = [("ping-pong RTT p50 (µs)", "p50"), ("ping-pong RTT p99 (µs)", "p99"),
-                ("pipelined 256 B msgs/s (window 64)", "msgs"), ("bulk one-way (MB/s)", "bulk")]
+                ("pipelined 256 B msgs/s (window 64)", "msgs"), ("bulk one-way (MB/s)", "bulk"),
+                (f"round trips/s, {args.connections} conns", "many"), (f"RTT p50 at {args.connections} conns (µs)", "many_p50")]
         for title, k in rows:
             print(f"{title:<34}{d[k]:>12.0f}{p[k]:>12.0f}{p[k] / d[k]:>8.2f}"
                   + (f"{t[k]:>12.0f}{t[k] / d[k]:>8.2f}" if t else ""))
@@ -169,12 +201,18 @@ def main() -> int:
             {"metric": "embedded proxy: pipelined 256 B msgs/s (1 connection, window 64)", "value": round(p["msgs"]),
              "unit": "msgs/s", "baseline": "direct", "baseline_value": round(d["msgs"]),
              "ratio": round(p["msgs"] / d["msgs"], 2), "target": "-"},
+            {"metric": f"embedded proxy: round trips/s at {args.connections} connections", "value": round(p["many"]),
+             "unit": "round trips/s", "baseline": "direct", "baseline_value": round(d["many"]),
+             "ratio": round(p["many"] / d["many"], 2), "target": "-"},
         ]
         if t:
             bench.append({"metric": "toxiproxy-server: added RTT p50", "value": round(t["p50"] - d["p50"]),
                           "unit": "µs", "baseline": "embedded proxy added p50",
                           "baseline_value": round(p["p50"] - d["p50"]),
                           "ratio": round((t["p50"] - d["p50"]) / max(p["p50"] - d["p50"], 1e-9), 2), "target": "-"})
+            bench.append({"metric": f"toxiproxy-server: round trips/s at {args.connections} connections",
+                          "value": round(t["many"]), "unit": "round trips/s", "baseline": "embedded proxy",
+                          "baseline_value": round(p["many"]), "ratio": round(t["many"] / p["many"], 2), "target": "-"})
         else:
             bench.append({"metric": "toxiproxy-server", "value": None, "unit": "-", "baseline": "not on PATH",
                           "baseline_value": None, "ratio": None, "target": "-"})
