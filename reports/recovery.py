@@ -3,7 +3,8 @@
 Pure functions over a ``RunSummary``'s per-second timeline. "Back" means the turn latency p95
 *and* the TTFT p95, over ``recovery_hold_s`` consecutive seconds, are within
 ``recovery_within_pct`` percent above the baseline measured over up to ``baseline_s`` seconds
-before the fault (seconds inside another fault window are left out of the baseline).
+before the fault (seconds inside another fault window are left out of the baseline), and those
+seconds hold at least ``recovery_min_rate_pct`` percent of the baseline's turns per second.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def fault_recoveries(summary: RunSummary, th: Thresholds) -> tuple[FaultRecovery
         after = [by_t[t] for t in range(after_start, after_start + max(1, math.ceil(after_span))) if t in by_t]
         base_lat, base_n = _p95(before, "latency")
         base_ttft, _ = _p95(before, "ttft")
-        status, recovered_after = _recovery(f.end, base_lat, base_ttft, by_t, last_t, th)
+        base_rate = base_n / len(before) if before else 0.0
+        status, recovered_after = _recovery(f.end, base_lat, base_ttft, base_rate, by_t, last_t, th)
 
         mine = [d for d in summary.disconnects if d.fault == f.fault]
         times = sorted(d.at + d.reconnect_ms / 1000.0 for d in mine if d.reconnect_ms is not None)
@@ -101,8 +103,8 @@ def fault_recoveries(summary: RunSummary, th: Thresholds) -> tuple[FaultRecovery
 
 
 def _recovery(
-    end: float, base_lat: float | None, base_ttft: float | None, by_t: dict[int, Second], last_t: int,
-    th: Thresholds,
+    end: float, base_lat: float | None, base_ttft: float | None, base_rate: float, by_t: dict[int, Second],
+    last_t: int, th: Thresholds,
 ) -> tuple[str, float | None]:
     if th.recovery_within_pct is None:
         return "disabled", None
@@ -111,6 +113,7 @@ def _recovery(
     factor = 1.0 + th.recovery_within_pct / 100.0
     lat_lim, ttft_lim = base_lat * factor, base_ttft * factor
     hold = max(1, math.ceil(th.recovery_hold_s))
+    need = max(1, math.ceil(base_rate * hold * th.recovery_min_rate_pct / 100.0))  # turns in the window
     start = math.ceil(end - 1e-9)
     for k in range(start, last_t - hold + 2):
         if th.recovery_max_s is not None and k - end > th.recovery_max_s:
@@ -118,7 +121,7 @@ def _recovery(
         window = [by_t[t] for t in range(k, k + hold) if t in by_t]
         lat, n = _p95(window, "latency")
         ttft, _ = _p95(window, "ttft")
-        if n and lat is not None and lat <= lat_lim and ttft is not None and ttft <= ttft_lim:
+        if n >= need and lat is not None and lat <= lat_lim and ttft is not None and ttft <= ttft_lim:
             return "recovered", max(0.0, k - end)
     if th.recovery_max_s is not None and last_t + 1 - end < th.recovery_max_s:
         return "unobserved", None

@@ -58,6 +58,9 @@ class Thresholds:
     baseline_s: float = 30.0
     #: the p95 must hold for this many consecutive seconds to count as recovered
     recovery_hold_s: float = 3.0
+    #: ... over at least this % of the baseline's turns per second: a few stragglers (turns that end
+    #: from frames read just after a mass drop) say nothing about a p95
+    recovery_min_rate_pct: float = 50.0
 
     # Run health.
     min_completed_turns: int | None = 1
