@@ -19,6 +19,7 @@ from aiohttp import web
 from .api import VERSION, make_app
 from .decode import parse_body
 from .errors import ApiError
+from .gc_tuning import tune_gc
 from .link import log_connections
 from .plane import LocalPlane, ShardedPlane, raise_nofile
 from .state import Collection
@@ -56,6 +57,7 @@ def main(args: Any) -> int:
     """Entry for ``agentsoak proxy`` / ``python -m faults``."""
 
     log_connections()
+    tune_gc()
 
     def ready(url: str, _: Collection) -> None:
         print(f"{READY}{url[len('http://'):]}", flush=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .draws import SharedOrdinals
 from .errors import ApiError
+from .gc_tuning import tune_gc
 from .link import log_connections
 from .plane import LocalPlane, raise_nofile
 
@@ -43,6 +44,7 @@ def main() -> None:
     ap.add_argument("--ordinals-fd", type=int, default=None, help="the shared connection counters")
     args = ap.parse_args()
     raise_nofile()
+    tune_gc()
     log_connections()
     ordinals = SharedOrdinals(args.ordinals_fd) if args.ordinals_fd is not None else None
     plane = LocalPlane(args.seed, shard=args.shard, reuse_port=True, ordinals=ordinals)

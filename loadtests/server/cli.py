@@ -148,6 +148,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from faults.gc_tuning import tune_gc
+
     from .app import serve  # aiohttp only when the command runs
 
     try:
@@ -157,6 +159,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    tune_gc()  # before the workers fork: they inherit it
 
     def ready(url: str) -> None:
         print(f"listening on {url}", flush=True)
