@@ -56,7 +56,7 @@ from reports.quantile import nearest_rank
 from .agent_random import AgentRandom, Purpose
 from .frame_reader import FrameReader
 from .http_client import HttpClient, HttpDead, error_from_body
-from .keepalive import KeepaliveWheel, send_aside, shared_wheel
+from .keepalive import send_aside, shared_wheel
 from .parking import Parker, parker
 from .protocol import (
     RECOVERABLE_CLOSE_CODES,
@@ -100,11 +100,11 @@ class _Link:
     ws: websocket.WebSocket
     opened_mono: float
     last_rx: float
+    reader: FrameReader | _ClientReader  # who parses the frames (agent.frame_reader)
     death: str | None = None  # why we killed it ourselves: ping_timeout, idle_timeout, limit_error, rotate
     next_ping: float = float("inf")
     ping_sent_at: float | None = None
     parker: Parker | None = None  # under gevent: where the idle reader parks
-    reader: FrameReader | None = None  # None: websocket-client reads the frames (agent.frame_reader)
 
 
 @dataclass
@@ -121,10 +121,8 @@ class Agent:
 
     def __init__(self, agent_id: str, config: TransportConfig, sink: EventSink, *, index: int | None = None,
                  on_request: RequestCallback | None = None, rngs: AgentRandom | None = None,
-                 conversation_factory: Callable[[], Conversation] = Conversation,
-                 wheel: KeepaliveWheel | None = None) -> None:
-        """``index`` is the agent's global 1-based index; ``rngs`` its random streams (default: seed None);
-        ``wheel`` runs its keepalive checks (default: the process's)."""
+                 conversation_factory: Callable[[], Conversation] = Conversation) -> None:
+        """``index`` is the agent's global 1-based index; ``rngs`` its random streams (default: seed None)."""
         self.id = agent_id
         self.agent_index = index
         self.config = config
@@ -145,7 +143,6 @@ class Agent:
         self._session = 0  # identity of the turn in flight, for its turn_end (one turn at a time)
         self._index = 0
         self._last_end: tuple[str, ev.Outcome] | None = None  # (turn, outcome) of the last turn_end written
-        self._wheel = wheel
         self.transport = ev.Transport(config.transport.primary)
         self.fallbacks = 0
         self._http: HttpClient | None = None
@@ -209,8 +206,8 @@ class Agent:
                 link = self._connect_with_backoff(reason)
                 if link is None:
                     return
-                (self._wheel or shared_wheel()).add(lambda now, link=link: self._keep(link, now),
-                                                   self._first_check(link))
+                # due at once: the check itself says when it is next due
+                shared_wheel().add(lambda now, link=link: self._keep(link, now), link.opened_mono)
             detected = self._read_until_dead(link, readable=readable)
             readable = False
             if detected is None:
@@ -256,7 +253,7 @@ class Agent:
             duration_ms = (now - started) * 1000.0
             link = _Link(conn_id=conn_id, ws=ws, opened_mono=now, last_rx=now, parker=parker(),
                          next_ping=now + (self.config.ping_interval or float("inf")),
-                         reader=FrameReader(ws) if self.config.frame_reader == "fast" else None)
+                         reader=FrameReader(ws) if self.config.frame_reader == "fast" else _ClientReader(ws))
             with self._lock:
                 self._link = link
             self.sink(ev.ConnectOk(agent=self.id, conn=conn_id, attempt=attempt, reason=ev.ConnectReason(reason),
@@ -334,19 +331,15 @@ class Agent:
         code: int | None = None
         detected = "eof"
         closed_by = "network"
-        ws, reader = link.ws, link.reader
+        ws, read, park_on = link.ws, link.reader.read, link.parker
         while True:
-            if (not readable and link.parker is not None and link.death is None
-                    and self.conversation.in_flight is None and ws.sock is not None and not _buffered(link)):
-                link.parker.park(ws.sock.fileno(), lambda: self._supervise(link))
+            if (park_on is not None and self.conversation.in_flight is None and not readable
+                    and link.death is None and ws.sock is not None and not _buffered(link)):
+                park_on.park(ws.sock.fileno(), lambda: self._supervise(link))
                 return None
             readable = False
             try:
-                if reader is not None:
-                    opcode, data = reader.read()
-                else:
-                    opcode, frame = ws.recv_data_frame(control_frame=True)
-                    data = frame.data
+                opcode, data = read()
             except (OSError, websocket.WebSocketException) as exc:
                 if isinstance(exc, ConnectionResetError):
                     detected = "reset"
@@ -373,9 +366,6 @@ class Agent:
             code = code if link.death == "limit_error" and code not in (None, 1006) else None
         self._on_dead(link, code=code, detected=detected, closed_by=closed_by)
         return detected
-
-    def _first_check(self, link: _Link) -> float:
-        return min(link.next_ping, link.opened_mono + _IDLE_RECHECK)
 
     def _keep(self, link: _Link, now: float) -> float | None:
         """The socket's keepalive check, run by the wheel: ping, and kill a socket that went silent.
@@ -791,13 +781,27 @@ def http_body(create: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
+class _ClientReader:
+    """websocket-client's own frame reading, with :class:`~loadtests.frame_reader.FrameReader`'s interface."""
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, ws: websocket.WebSocket) -> None:
+        self._ws = ws
+
+    def read(self) -> tuple[int, bytes]:
+        opcode, frame = self._ws.recv_data_frame(control_frame=True)
+        return opcode, frame.data
+
+    def buffered(self) -> bool:
+        return any(self._ws.frame_buffer.recv_buffer)
+
+
 def _buffered(link: _Link) -> bool:
-    """Whether our reader, websocket-client or TLS holds bytes already read from the socket: the next
-    frame may be there."""
-    ws = link.ws
-    if (link.reader is not None and link.reader.buffered()) or any(ws.frame_buffer.recv_buffer):
+    """Whether the reader or TLS holds bytes already read from the socket: the next frame may be there."""
+    if link.reader.buffered():
         return True
-    sock = ws.sock
+    sock = link.ws.sock
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
 

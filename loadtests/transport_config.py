@@ -104,7 +104,7 @@ class TransportConfig:
     turn_timeout: float = 600.0  # hard cap on one turn, a safety net only
     transport: TransportPolicy = field(default_factory=TransportPolicy)
     source_address: str | None = None  # the loopback address to connect from (None: the kernel's choice)
-    frame_reader: str = "fast"  # who parses frames: "fast" (loadtests.frame_reader) or "websocket-client"
+    frame_reader: str = FRAME_READERS[0]  # who parses frames: "fast" (loadtests.frame_reader) or "websocket-client"
 
 
 #: The defaults alone (``url`` is the one field without one).

@@ -61,9 +61,10 @@ class Cork:
             self._parts.clear()
             self._size = 0
             raise ConnectionResetError("Cannot write to closing transport")
-        self._parts.append(text_frame_header(len(payload)))
+        header = text_frame_header(len(payload))
+        self._parts.append(header)
         self._parts.append(payload)
-        self._size += len(payload) + 2
+        self._size += len(header) + len(payload)
         if self._size >= self._max:
             self.flush()
         elif not self._scheduled:

@@ -68,6 +68,7 @@ class Session:
         self.opened = self._loop.time()
         # a turn's frames go out a loop iteration at a time, not one send() each (cork.py)
         self._cork = Cork(self.transport, self._loop) if self.transport is not None else None
+        self._send_payload = self._cork.send if self._cork is not None else self._send_text
         self.core = ConnectionCore(CoreLimits.from_config(self.config), state.store, self.opened)
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -190,8 +191,7 @@ class Session:
     async def _close_socket(self, action: CloseSocket) -> None:
         if self._turn is not None:
             self._turn.cancel()
-        if self._cork is not None:
-            self._cork.flush()  # what was sent goes before the Close (or the drop)
+        self._flush()  # what was sent goes before the Close (or the drop)
         if action.code == CloseCode.ABNORMAL:
             self._abort()
             return
@@ -242,14 +242,15 @@ class Session:
     # -- sending --
     async def _send(self, event: dict[str, Any]) -> None:
         self.state.events_sent += 1
+        await self._send_payload(orjson.dumps(event))
+
+    def _flush(self) -> None:
+        """Hand the corked frames to the transport: before anything aiohttp writes itself."""
         if self._cork is not None:
-            await self._cork.send(orjson.dumps(event))
-        else:
-            await self._send_text(orjson.dumps(event))
+            self._cork.flush()
 
     async def _send_error(self, envelope: ErrorEvent) -> None:
-        if self._cork is not None:
-            self._cork.flush()  # aiohttp writes the error itself: after the frames sent before it
+        self._flush()  # aiohttp writes the error itself: after the frames sent before it
         if self.config.legacy_error_compat:  # the first SDK release's flat form (spec §4)
             await self._send_text(
                 orjson.dumps(

@@ -78,6 +78,22 @@ def test_turns_complete_with_matching_digests_and_cache_hits(server):
     assert all((e.session, e.index) == starts[e.turn] for e in sink.of("turn_end")) and len(starts) == 5
 
 
+@pytest.mark.parametrize("reader, parses_with", [("fast", "FrameReader"), ("websocket-client", "_ClientReader")])
+def test_either_frame_reader_reads_whole_turns_and_the_server_s_close(server, reader, parses_with):
+    """agent.frame_reader picks the parser; both read every turn whole and see the server's Close code."""
+    sink = MemorySink()
+    agent = make_agent(server.url, sink, store=True, frame_reader=reader)
+    assert agent.start(wait=5)
+    assert type(agent._link.reader).__name__ == parses_with
+    results = turns(agent, 3)
+    assert all(r.outcome == "completed" and r.server_digest == r.client_digest for r in results)
+    _admin_close(server)  # a Close frame with 1012
+    wait_until(lambda: sink.of("disconnect"), 5 + 2000 * MS)
+    agent.stop()
+    d = sink.of("disconnect")[0]
+    assert (d.code, d.detected, d.closed_by) == (1012, "close_frame", "server")
+
+
 def test_server_killed_and_restarted_agent_recovers_by_full_resend(server):
     """After a server restart the chain is gone: not_found, then a full resend; nothing lost or duplicated."""
     sink = MemorySink()

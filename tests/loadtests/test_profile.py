@@ -404,3 +404,19 @@ def test_health_every_and_the_leak_fault_read_and_round_trip():
         parse_profile("name: x\nload: {health_every: 0.5s}\n")
     with pytest.raises(ProfileError, match="bytes"):
         parse_profile("name: x\nfaults:\n  - {name: leak, kind: leak, at: 5s, bytes: -1}\n")
+
+
+def test_frame_reader_reaches_the_user_class_and_a_wrong_one_is_named():
+    """``agent.frame_reader`` round-trips, reaches every agent's TransportConfig, and a typo names the key."""
+    p = parse_profile("agent: {frame_reader: websocket-client}")
+    assert p.agent.frame_reader == "websocket-client" and parse_profile("name: x\n").agent.frame_reader == "fast"
+    assert parse_profile(yaml.safe_dump(p.to_dict())) == p
+    with pytest.raises(ProfileError, match="agent.frame_reader"):
+        parse_profile("agent: {frame_reader: wsproto}")
+    out = _fresh_python(
+        "from loadtests.profile import parse_profile\n"
+        "from loadtests.users import CodingAgentUser, configure_from_profile\n"
+        "configure_from_profile(CodingAgentUser, parse_profile('agent: {frame_reader: websocket-client}'))\n"
+        "print(CodingAgentUser.frame_reader)"
+    )
+    assert out.split() == ["websocket-client"]
